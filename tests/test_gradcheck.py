@@ -1,0 +1,148 @@
+"""One case list drives the gradient check of every exported Module and Loss (float64, eps 1e-6)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tinynet as tn
+
+Array = np.ndarray[Any, Any]
+
+
+def away_from_kink(shape: tuple[int, ...], rng: np.random.Generator) -> Array:
+    """Inputs with |x| >= 0.1, so ReLU-like kinks never sit inside a finite-difference step."""
+    x = rng.standard_normal(shape)
+    return np.sign(x) * (np.abs(x) + 0.1)
+
+
+# (id, module factory, input shapes); each case is checked at every listed shape
+MODULE_CASES: list[tuple[str, Callable[[], tn.Module], list[tuple[int, ...]]]] = [
+    ("Dense", lambda: tn.Dense(4, 3, rng=0), [(5, 4), (1, 4)]),
+    ("Dense-nobias", lambda: tn.Dense(3, 2, bias=False, rng=1), [(4, 3)]),
+    ("Dense-xavier", lambda: tn.Dense(3, 5, init="xavier", rng=2), [(2, 3)]),
+    ("Identity", lambda: tn.Identity(), [(3, 4), (1, 2)]),
+    ("ReLU", lambda: tn.ReLU(), [(4, 5), (1, 3)]),
+    ("LeakyReLU", lambda: tn.LeakyReLU(0.1), [(4, 5), (1, 3)]),
+    ("Sigmoid", lambda: tn.Sigmoid(), [(4, 5), (1, 3)]),
+    ("Tanh", lambda: tn.Tanh(), [(4, 5), (1, 3)]),
+    ("Softmax", lambda: tn.Softmax(), [(4, 5), (1, 3)]),
+    ("Flatten", lambda: tn.Flatten(), [(3, 2, 4), (1, 5)]),
+    (
+        "Sequential",
+        lambda: tn.Sequential(tn.Dense(4, 6, rng=3), tn.Tanh(), tn.Dense(6, 3, rng=4), tn.Softmax()),
+        [(5, 4), (1, 4)],
+    ),
+    (
+        "Sequential-nested",
+        lambda: tn.Sequential(tn.Sequential(tn.Dense(3, 4, rng=5), tn.Sigmoid()), tn.Dense(4, 2, rng=6)),
+        [(3, 3)],
+    ),
+]
+
+LOSS_CASES: list[tuple[str, Callable[[], tn.Loss], Callable[[np.random.Generator], tuple[Any, Any]]]] = [
+    ("MSELoss", tn.MSELoss, lambda r: (r.standard_normal((5, 3)), r.standard_normal((5, 3)))),
+    ("MSELoss-1d-target", tn.MSELoss, lambda r: (r.standard_normal((4, 1)), r.standard_normal(4))),
+    ("MAELoss", tn.MAELoss, lambda r: (away_from_kink((5, 3), r), np.zeros((5, 3)))),
+    ("HuberLoss", lambda: tn.HuberLoss(0.7), lambda r: (away_from_kink((6, 2), r) * 2, np.zeros((6, 2)))),
+    (
+        "CrossEntropyLoss-index",
+        tn.CrossEntropyLoss,
+        lambda r: (r.standard_normal((5, 4)), r.integers(0, 4, 5)),
+    ),
+    (
+        "CrossEntropyLoss-probs",
+        tn.CrossEntropyLoss,
+        lambda r: (r.standard_normal((3, 4)), tn.activations.softmax(r.standard_normal((3, 4)))),
+    ),
+    ("CrossEntropyLoss-batch1", tn.CrossEntropyLoss, lambda r: (r.standard_normal((1, 3)), np.array([2]))),
+    (
+        "BCEWithLogitsLoss",
+        tn.BCEWithLogitsLoss,
+        lambda r: (r.standard_normal((5, 2)), r.uniform(size=(5, 2))),
+    ),
+]
+
+
+def _module_params() -> list[Any]:
+    return [
+        pytest.param(factory, shape, id=f"{name}-{'x'.join(map(str, shape))}")
+        for name, factory, shapes in MODULE_CASES
+        for shape in shapes
+    ]
+
+
+@pytest.mark.parametrize(("factory", "shape"), _module_params())
+def test_module_gradients(factory: Callable[[], tn.Module], shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(0)
+    report = tn.gradcheck(factory(), away_from_kink(shape, rng), rng=1)
+    assert report.passed
+    assert report.max_rel_error < 1e-5
+    module = factory()
+    assert {c.name for c in report.checks} == {"input", *(n for n, _ in module.named_parameters())}
+
+
+@pytest.mark.parametrize(("factory", "make"), [pytest.param(f, m, id=n) for n, f, m in LOSS_CASES])
+def test_loss_gradients(factory: Callable[[], tn.Loss], make: Callable[[np.random.Generator], Any]) -> None:
+    pred, target = make(np.random.default_rng(0))
+    report = tn.gradcheck_loss(factory(), pred, target)
+    assert report.passed
+
+
+def _exported(base: type) -> set[type]:
+    return {
+        obj
+        for name in tn.__all__
+        if isinstance(obj := getattr(tn, name), type) and issubclass(obj, base) and obj is not base
+    }
+
+
+def test_every_exported_module_has_a_case() -> None:
+    covered = {type(factory()) for _, factory, _ in MODULE_CASES}
+    missing = {cls.__name__ for cls in _exported(tn.Module) - covered}
+    assert not missing, f"exported modules without a gradient-check case: {sorted(missing)}"
+
+
+def test_every_exported_loss_has_a_case() -> None:
+    covered = {type(factory()) for _, factory, _ in LOSS_CASES}
+    missing = {cls.__name__ for cls in _exported(tn.Loss) - covered}
+    assert not missing, f"exported losses without a gradient-check case: {sorted(missing)}"
+
+
+class WrongGradient(tn.Module):
+    """y = x^2 with a deliberately wrong backward, to prove the checker catches it."""
+
+    def forward(self, x: Array) -> Array:
+        self._x = np.asarray(x)
+        return self._x**2
+
+    def backward(self, grad_out: Array) -> Array:
+        return grad_out * self._x  # the truth is 2 * x
+
+
+def test_gradcheck_catches_a_wrong_gradient() -> None:
+    with pytest.raises(tn.GradcheckError, match=r"input.*index"):
+        tn.gradcheck(WrongGradient(), np.ones((2, 3)))
+
+
+def test_gradcheck_leaves_the_callers_module_untouched() -> None:
+    layer = tn.Dense(3, 2, dtype=np.float32, rng=0)
+    before = layer.weight.data.copy()
+    tn.gradcheck(layer, np.ones((2, 3)), rng=0)
+    assert layer.weight.data.dtype == np.float32
+    np.testing.assert_array_equal(layer.weight.data, before)
+    assert not layer.weight.grad.any()
+
+
+def test_gradcheck_catches_a_wrong_parameter_gradient() -> None:
+    class BadDense(tn.Dense):
+        def backward(self, grad_out: Array) -> Array:
+            out = super().backward(grad_out)
+            self.weight.grad *= 1.01
+            return out
+
+    with pytest.raises(tn.GradcheckError, match="weight"):
+        tn.gradcheck(BadDense(3, 2, rng=0), np.ones((2, 3)), rng=0)

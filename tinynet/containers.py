@@ -1,0 +1,134 @@
+"""Containers: modules made of modules, under the same forward/backward contract."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NoReturn, overload
+
+from typing_extensions import override
+
+from tinynet._checks import Array
+from tinynet.module import Module
+
+
+def reraise_with_context(error: Exception, context: str) -> NoReturn:
+    """Re-raise ``error`` as the same type with ``context`` (which child failed) added.
+
+    Exception types whose constructor does not take one message keep their message and get the
+    context as a note instead.
+    """
+    try:
+        wrapped = type(error)(f"{error}\n  in {context}")
+    except Exception:  # an exception type with a custom constructor: keep it as it is
+        if hasattr(error, "add_note"):  # Python >= 3.11
+            error.add_note(f"  in {context}")
+        raise error from None
+    raise wrapped.with_traceback(error.__traceback__) from None
+
+
+def describe(module: Module) -> str:
+    """A one-line description of a module for error context."""
+    text = repr(module)
+    return text if "\n" not in text else type(module).__name__
+
+
+def check_distinct(modules: list[Module], owner: str) -> None:
+    """Reject the same module object placed twice: its cache would be overwritten."""
+    seen: dict[int, int] = {}
+    for index, module in enumerate(modules):
+        if not isinstance(module, Module):
+            raise TypeError(f"{owner}: child {index} must be a Module, got {type(module).__name__}")
+        for inner in module.modules():
+            if id(inner) in seen:
+                raise ValueError(
+                    f"{owner}: {inner!r} appears more than once (child {seen[id(inner)]} and "
+                    f"child {index}); its forward cache would be overwritten. Use "
+                    "module.clone(share_parameters=True) to reuse its weights in a second place"
+                )
+            seen[id(inner)] = index
+
+
+class Sequential(Module):
+    """Apply modules in order; backward runs them in reverse.
+
+    x -> m0 -> m1 -> ... -> y;   dL/dx = m0.backward(m1.backward(... mN.backward(g)))
+
+    Supports ``len``, indexing, slicing, iteration and ``append``. An error inside a child is
+    re-raised with the child's index and repr added.
+    """
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__()
+        layers = list(modules)
+        check_distinct(layers, "Sequential")
+        self.layers = layers
+
+    @override
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        for index, module in enumerate(self.layers):
+            yield str(index), module
+
+    @override
+    def forward(self, x: Array) -> Array:
+        index = 0
+        try:
+            for index, module in enumerate(self.layers):  # noqa: B007 (index is read on error)
+                x = module.forward(x)
+        except Exception as error:
+            reraise_with_context(error, f"Sequential[{index}] {describe(self.layers[index])}")
+        return x
+
+    @override
+    def backward(self, grad_out: Array) -> Array:
+        index = len(self.layers) - 1
+        try:
+            for index in range(len(self.layers) - 1, -1, -1):
+                grad_out = self.layers[index].backward(grad_out)
+        except Exception as error:
+            reraise_with_context(error, f"Sequential[{index}] {describe(self.layers[index])}")
+        return grad_out
+
+    def append(self, module: Module) -> Sequential:
+        """Add ``module`` at the end and return self."""
+        check_distinct([*self.layers, module], "Sequential")
+        self.layers.append(module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.layers)
+
+    @overload
+    def __getitem__(self, index: int) -> Module: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequential: ...
+
+    def __getitem__(self, index: int | slice) -> Module | Sequential:
+        if isinstance(index, slice):
+            return Sequential(*self.layers[index])
+        return self.layers[index]
+
+    @override
+    def summary_rows(self, x: Array, name: str) -> tuple[list[tuple[str, str, str, int]], Array]:
+        rows: list[tuple[str, str, str, int]] = []
+        prefix = "" if name == type(self).__name__ else f"{name}."
+        for index, module in enumerate(self.layers):
+            child_rows, x = module.summary_rows(x, f"{prefix}{index}")
+            rows += child_rows
+        return rows, x
+
+    @override
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @override
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}("]
+        for index, module in enumerate(self.layers):
+            child = repr(module).replace("\n", "\n  ")
+            lines.append(f"  ({index}): {child}")
+        lines.append(")")
+        return "\n".join(lines)

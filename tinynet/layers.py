@@ -1,0 +1,127 @@
+"""Layers with parameters or shape logic: ``Dense`` and ``Flatten``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import DTypeLike
+from typing_extensions import override
+
+from tinynet._checks import (
+    Array,
+    RngLike,
+    as_array,
+    as_batch,
+    as_float_dtype,
+    as_generator,
+    check_int,
+    fmt_shape,
+)
+from tinynet.init import Initializer, get_initializer
+from tinynet.module import Module, Parameter
+
+
+class Dense(Module):
+    """Fully connected layer.
+
+    x: (batch, in_features) -> y: (batch, out_features)
+
+    forward:  y = x @ W + b,            W: (in, out), b: (out,)
+    backward: dL/dx = g @ W.T,  dL/dW += x.T @ g,  dL/db += sum_batch(g)
+
+    Integer input is cast to the layer's dtype; so is float input of the other precision.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        init: str | Initializer = "he",
+        bias: bool = True,
+        dtype: DTypeLike = np.float64,
+        rng: RngLike = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = check_int(in_features, "in_features", minimum=1)
+        self.out_features = check_int(out_features, "out_features", minimum=1)
+        resolved = as_float_dtype(dtype)
+        weight = np.asarray(
+            get_initializer(init)(self.in_features, self.out_features, as_generator(rng), resolved)
+        )
+        if weight.shape != (self.in_features, self.out_features):
+            raise ValueError(
+                f"init must return shape {fmt_shape((self.in_features, self.out_features))}, "
+                f"got {fmt_shape(weight.shape)}"
+            )
+        self.weight = Parameter(weight.astype(resolved), regularize=True, name="weight")
+        self.bias = (
+            Parameter(np.zeros(self.out_features, dtype=resolved), regularize=False, name="bias")
+            if bias
+            else None
+        )
+        self._x: Array | None = None
+
+    @override
+    def forward(self, x: Array) -> Array:
+        w = self.weight.data
+        x = as_batch(x, "x", w.dtype)
+        if x.shape[1] != self.in_features:
+            raise ValueError(
+                f"{self!r} expected input with {self.in_features} features, got shape {fmt_shape(x.shape)}"
+            )
+        self._x = x
+        y = x @ w
+        if self.bias is not None:
+            y += self.bias.data
+        return y
+
+    @override
+    def backward(self, grad_out: Array) -> Array:
+        x = self._cached(self._x)
+        self.weight.grad += x.T @ grad_out
+        if self.bias is not None:
+            self.bias.grad += grad_out.sum(axis=0)
+        grad_in: Array = grad_out @ self.weight.data.T
+        return grad_in
+
+    @override
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "bias": self.bias is not None,
+            "dtype": str(self.weight.data.dtype),
+        }
+
+    @override
+    def __repr__(self) -> str:
+        extra = "" if self.bias is not None else ", bias=False"
+        return f"Dense({self.in_features} -> {self.out_features}{extra})"
+
+
+class Flatten(Module):
+    """Flatten every axis after the batch axis.
+
+    x: (batch, d1, d2, ...) -> y: (batch, d1 * d2 * ...);  backward reshapes the gradient back.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shape: tuple[int, ...] | None = None
+
+    @override
+    def forward(self, x: Array) -> Array:
+        array = as_array(x, "x")
+        if array.ndim < 1:
+            raise ValueError(f"Flatten expected input with a batch axis, got shape {fmt_shape(array.shape)}")
+        if array.dtype.kind != "f":
+            array = array.astype(np.float64)
+        self._shape = array.shape
+        return array.reshape(array.shape[0], int(np.prod(array.shape[1:])))
+
+    @override
+    def backward(self, grad_out: Array) -> Array:
+        shape = self._cached(self._shape)
+        return np.asarray(grad_out).reshape(shape)
