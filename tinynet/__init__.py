@@ -4,9 +4,11 @@ Modules compute ``forward`` and ``backward`` by hand and compose in containers; 
 driven by small pluggable objects (Loss, Optimizer, Schedule, Clipper, Regularizer).
 """
 
-from tinynet import init
+from tinynet import clip, data, datasets, init, metrics, optim, regularizers, schedules
 from tinynet.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from tinynet.clip import ClipGlobalNorm, ClipNorm, Clipper, ClipValue
 from tinynet.containers import Sequential
+from tinynet.datasets import load_csv
 from tinynet.gradcheck import GradcheckError, GradcheckReport, gradcheck, gradcheck_loss
 from tinynet.layers import Dense, Flatten
 from tinynet.losses import (
@@ -18,31 +20,87 @@ from tinynet.losses import (
     MSELoss,
 )
 from tinynet.module import Module, Parameter
+from tinynet.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from tinynet.regularizers import L1, L1L2, L2, Regularizer
+from tinynet.schedules import (
+    Constant,
+    CosineDecay,
+    ExponentialDecay,
+    InverseTimeDecay,
+    Schedule,
+    StepDecay,
+    Warmup,
+)
+from tinynet.train import (
+    Callback,
+    EarlyStopping,
+    History,
+    TrainingDivergedError,
+    evaluate,
+    fit,
+    predict,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "L1",
+    "L1L2",
+    "L2",
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
     "BCEWithLogitsLoss",
+    "Callback",
+    "ClipGlobalNorm",
+    "ClipNorm",
+    "ClipValue",
+    "Clipper",
+    "Constant",
+    "CosineDecay",
     "CrossEntropyLoss",
     "Dense",
+    "EarlyStopping",
+    "ExponentialDecay",
     "Flatten",
     "GradcheckError",
     "GradcheckReport",
+    "History",
     "HuberLoss",
     "Identity",
+    "InverseTimeDecay",
     "LeakyReLU",
     "Loss",
     "MAELoss",
     "MSELoss",
     "Module",
+    "Optimizer",
     "Parameter",
+    "RMSprop",
     "ReLU",
+    "Regularizer",
+    "Schedule",
     "Sequential",
     "Sigmoid",
     "Softmax",
+    "StepDecay",
     "Tanh",
+    "TrainingDivergedError",
+    "Warmup",
     "__version__",
+    "clip",
+    "data",
+    "datasets",
+    "evaluate",
+    "fit",
     "gradcheck",
     "gradcheck_loss",
     "init",
+    "load_csv",
+    "metrics",
+    "optim",
+    "predict",
+    "regularizers",
+    "schedules",
 ]

@@ -1,0 +1,466 @@
+"""The training loop: ``fit`` with callbacks and early stopping, plus ``predict`` and ``evaluate``.
+
+One step, in DESIGN.md's fixed order:
+model(x) -> loss(y_hat, y) -> model.zero_grad() -> model.backward(loss.backward())
+-> regularizer.apply(params) -> clipper(params) -> optimizer.step()
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import numpy as np
+
+from tinynet._checks import (
+    Array,
+    RngLike,
+    as_array,
+    as_batch,
+    as_generator,
+    check_finite,
+    check_float,
+    check_int,
+)
+from tinynet.clip import Clipper, global_norm
+from tinynet.data import minibatch_indices
+from tinynet.losses import CrossEntropyLoss, Loss
+from tinynet.metrics import get_metric
+from tinynet.module import Module
+from tinynet.optim import Optimizer
+from tinynet.regularizers import Regularizer
+from tinynet.schedules import Schedule
+
+Metric = Callable[[Any, Any], float]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss or a gradient became NaN or infinite; the model holds its last finite weights.
+
+    ``epoch`` and ``step`` say where (0-based), ``history`` holds the epochs completed before.
+    """
+
+    def __init__(self, message: str, epoch: int = -1, step: int = -1, history: History | None = None) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+        self.history = history
+
+
+@dataclass
+class History:
+    """Per-epoch records of a ``fit`` run (JSON-able through ``to_dict``).
+
+    ``loss`` includes the regularization penalty; ``grad_norm`` is the mean over the epoch's steps
+    of the global gradient norm before clipping; ``metrics`` maps names such as ``"accuracy"`` and
+    ``"val_accuracy"`` to lists. ``best_epoch`` is the epoch early stopping restored (or None).
+    """
+
+    loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    grad_norm: list[float] = field(default_factory=list)
+    metrics: dict[str, list[float]] = field(default_factory=dict)
+    best_epoch: int | None = None
+    stopped_epoch: int | None = None
+
+    @property
+    def epochs(self) -> int:
+        return len(self.loss)
+
+    def __getitem__(self, key: str) -> list[float]:
+        if key in ("loss", "val_loss", "lr", "grad_norm"):
+            values: list[float] = getattr(self, key)
+            return values
+        if key in self.metrics:
+            return self.metrics[key]
+        raise KeyError(f"History has no {key!r}; available: {self.keys()}")
+
+    def keys(self) -> list[str]:
+        base = ["loss", "lr", "grad_norm"] + (["val_loss"] if self.val_loss else [])
+        return base + list(self.metrics)
+
+    def record(self, logs: dict[str, float]) -> None:
+        for key, value in logs.items():
+            if key in ("loss", "val_loss", "lr", "grad_norm"):
+                getattr(self, key).append(value)
+            else:
+                self.metrics.setdefault(key, []).append(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "loss": self.loss,
+            "val_loss": self.val_loss,
+            "lr": self.lr,
+            "grad_norm": self.grad_norm,
+            "metrics": self.metrics,
+            "best_epoch": self.best_epoch,
+            "stopped_epoch": self.stopped_epoch,
+        }
+
+
+class Callback:
+    """Hooks into ``fit``. ``on_epoch_end`` returning True stops training after that epoch."""
+
+    def on_train_begin(self, model: Module) -> None:
+        """Called once before the first epoch."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
+        """Called after each epoch with that epoch's ``logs`` (loss, val_loss, lr, metrics)."""
+        return None
+
+    def on_train_end(self, model: Module, history: History) -> None:
+        """Called once after the last epoch, also after an early stop."""
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    With ``restore_best`` the best epoch's weights are put back at the end of training, also when
+    training ends by reaching ``epochs``. ``mode`` "auto" maximizes accuracy-like metrics
+    (accuracy, precision, recall, f1, r2) and minimizes everything else.
+    """
+
+    MAXIMIZED = ("accuracy", "precision", "recall", "f1", "r2")
+
+    def __init__(
+        self,
+        patience: int = 10,
+        min_delta: float = 0.0,
+        monitor: str = "val_loss",
+        restore_best: bool = True,
+        mode: str = "auto",
+    ) -> None:
+        self.patience = check_int(patience, "patience", minimum=0)
+        self.min_delta = check_float(min_delta, "min_delta", low=0.0)
+        self.monitor = monitor
+        self.restore_best = bool(restore_best)
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be one of ['auto', 'min', 'max'], got {mode!r}")
+        if mode == "auto":
+            mode = "max" if monitor.removeprefix("val_") in self.MAXIMIZED else "min"
+        self.mode = mode
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self._best_state: dict[str, Array] | None = None
+        self._model: Module | None = None
+        self._wait = 0
+
+    def on_train_begin(self, model: Module) -> None:
+        self._model = model
+        self.best, self.best_epoch, self._best_state, self._wait = None, None, None, 0
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
+        if self.monitor not in logs:
+            raise ValueError(
+                f"EarlyStopping: monitor {self.monitor!r} is not logged; available: {sorted(logs)}"
+            )
+        value = logs[self.monitor]
+        if math.isfinite(value) and self._improved(value):
+            self.best, self.best_epoch, self._wait = value, epoch, 0
+            if self.restore_best and self._model is not None:
+                self._best_state = self._model.state_dict()
+            return False
+        self._wait += 1
+        return self._wait >= self.patience
+
+    def on_train_end(self, model: Module, history: History) -> None:
+        history.best_epoch = self.best_epoch
+        if self.restore_best and self._best_state is not None:
+            model.load_state_dict(self._best_state)
+
+
+class Progress(Callback):
+    """One progress line per epoch: rewritten in place on a terminal, plain lines otherwise."""
+
+    def __init__(self, epochs: int, stream: TextIO | None = None) -> None:
+        self.epochs = epochs
+        self.stream = stream if stream is not None else sys.stdout
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.start = time.perf_counter()
+
+    def on_train_begin(self, model: Module) -> None:
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / (epoch + 1) * (self.epochs - epoch - 1)
+        parts = [f"epoch {epoch + 1:>{len(str(self.epochs))}}/{self.epochs}", f"loss {logs['loss']:.4f}"]
+        if "val_loss" in logs:
+            parts.append(f"val_loss {logs['val_loss']:.4f}")
+        parts += [f"lr {logs['lr']:.3g}", f"{elapsed:.1f}s", f"ETA {eta:.1f}s"]
+        line = "  ".join(parts)
+        if self.live:
+            self.stream.write("\r" + line + "\x1b[K")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def on_train_end(self, model: Module, history: History) -> None:
+        if self.live:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _as_targets(y: Any) -> Array:
+    array = as_array(y, "y")
+    if array.ndim == 0 or array.ndim > 2:
+        raise ValueError(f"y must be 1-D (n,) or 2-D (n, k), got shape {array.shape}")
+    return array
+
+
+def _check_data(x: Any, y: Any, prefix: str = "") -> tuple[Array, Array]:
+    xs = as_batch(x, f"{prefix}x")
+    ys = _as_targets(y)
+    if len(xs) != len(ys):
+        raise ValueError(
+            f"{prefix}x and {prefix}y must have the same length, got len(x)={len(xs)} and len(y)={len(ys)}"
+        )
+    if len(xs) == 0:
+        raise ValueError(f"{prefix}x must hold at least one sample, got shape {xs.shape}")
+    if xs.shape[1] == 0:
+        raise ValueError(f"{prefix}x must have at least one feature, got shape {xs.shape}")
+    check_finite(xs, f"{prefix}x")
+    check_finite(ys, f"{prefix}y")
+    return xs, ys
+
+
+def _check_labels(model: Module, x: Array, y: Array, loss: Loss) -> None:
+    """Class indices for CrossEntropyLoss must lie in [0, n_outputs): list the bad ones up front."""
+    if not isinstance(loss, CrossEntropyLoss) or y.ndim != 1:
+        return
+    if y.dtype.kind not in "iu":
+        raise TypeError(
+            f"y must hold integer class indices for CrossEntropyLoss, got dtype {y.dtype}; "
+            "pass y.astype(int) or one-hot rows"
+        )
+    n_outputs = predict(model, x[:1]).shape[1]
+    bad = np.unique(y[(y < 0) | (y >= n_outputs)])
+    if bad.size:
+        raise ValueError(
+            f"y holds class labels outside [0, {n_outputs}) for a model with {n_outputs} outputs: "
+            f"{bad[:10].tolist()}"
+        )
+
+
+def fit(
+    model: Module,
+    x: Any,
+    y: Any,
+    *,
+    loss: Loss,
+    optimizer: Optimizer,
+    epochs: int = 100,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    rng: RngLike = None,
+    schedule: Schedule | Callable[[int], float] | None = None,
+    clipper: Clipper | None = None,
+    regularizer: Regularizer | None = None,
+    validation_data: tuple[Any, Any] | None = None,
+    validation_split: float = 0.0,
+    early_stopping: EarlyStopping | None = None,
+    metrics: Sequence[str | Metric] = (),
+    callbacks: Sequence[Callback] = (),
+    verbose: int = 1,
+) -> History:
+    """Train ``model`` on ``(x, y)`` with minibatch gradient descent and return the ``History``.
+
+    x: (n, features); y: (n,) class indices or targets, or (n, k). ``validation_split`` holds out
+    the *last* fraction of the samples before shuffling (as Keras). The same ``rng`` seed and data
+    give bit-identical weights and history. A non-finite loss or gradient stops training with
+    ``TrainingDivergedError`` and leaves finite weights in the model.
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be a tinynet Module, got {type(model).__name__}")
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss must be a tinynet Loss such as CrossEntropyLoss(), got {type(loss).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"optimizer must be a tinynet Optimizer such as SGD(...), got {type(optimizer).__name__}"
+        )
+    epochs = check_int(epochs, "epochs", minimum=0)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    validation_split = check_float(
+        validation_split, "validation_split", low=0.0, high=1.0, high_inclusive=False
+    )
+    xs, ys = _check_data(x, y)
+    if validation_data is not None and validation_split > 0.0:
+        raise ValueError("pass either validation_data or validation_split, not both")
+    val: tuple[Array, Array] | None = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (x_val, y_val)")
+        val = _check_data(*validation_data, prefix="validation ")
+    elif validation_split > 0.0:
+        n_val = round(len(xs) * validation_split)
+        if n_val < 1 or n_val >= len(xs):
+            raise ValueError(
+                f"validation_split={validation_split} leaves {len(xs) - n_val} training and {n_val} "
+                f"validation samples out of {len(xs)}; both must be at least 1"
+            )
+        xs, ys, val = xs[:-n_val], ys[:-n_val], (xs[-n_val:], ys[-n_val:])
+    _check_labels(model, xs, ys, loss)
+    named_metrics = [get_metric(m) for m in metrics]
+    generator = as_generator(rng) if shuffle else None
+    hooks: list[Callback] = list(callbacks)
+    if early_stopping is not None:
+        if early_stopping.monitor.startswith("val_") and val is None:
+            raise ValueError(
+                f"EarlyStopping monitors {early_stopping.monitor!r} but there is no validation data; "
+                "pass validation_data or validation_split, or monitor='loss'"
+            )
+        hooks.append(early_stopping)
+    if verbose:
+        hooks.append(Progress(epochs))
+
+    params = model.parameters()
+    history = History()
+    model.train()
+    for hook in hooks:
+        hook.on_train_begin(model)
+    try:
+        for epoch in range(epochs):
+            if schedule is not None:
+                optimizer.lr = schedule(epoch)
+            # overflow and NaN are detected after each step and raised as TrainingDivergedError,
+            # so NumPy's own warnings about them would only be noise
+            with np.errstate(over="ignore", invalid="ignore"):
+                logs = _run_epoch(
+                    model,
+                    xs,
+                    ys,
+                    loss,
+                    optimizer,
+                    params,
+                    batch_size,
+                    generator,
+                    clipper,
+                    regularizer,
+                    named_metrics,
+                    epoch,
+                    history,
+                )
+            if val is not None:
+                val_logs = evaluate(model, val[0], val[1], loss, metrics)
+                penalty = regularizer.penalty(params) if regularizer is not None else 0.0
+                logs["val_loss"] = val_logs.pop("loss") + penalty
+                logs.update((f"val_{name}", value) for name, value in val_logs.items())
+            history.record(logs)
+            stop = [hook.on_epoch_end(epoch, logs) for hook in hooks]
+            if any(stop):
+                history.stopped_epoch = epoch
+                break
+    finally:
+        model.train()
+    for hook in hooks:
+        hook.on_train_end(model, history)
+    return history
+
+
+def _run_epoch(
+    model: Module,
+    x: Array,
+    y: Array,
+    loss: Loss,
+    optimizer: Optimizer,
+    params: list[Any],
+    batch_size: int,
+    generator: np.random.Generator | None,
+    clipper: Clipper | None,
+    regularizer: Regularizer | None,
+    named_metrics: list[tuple[str, Metric]],
+    epoch: int,
+    history: History,
+) -> dict[str, float]:
+    """One pass over the data; returns the epoch's logs (loss, lr, grad_norm, train metrics)."""
+    total_loss, total_norm, steps = 0.0, 0.0, 0
+    snapshot = model.state_dict()  # the epoch's start: a fallback should a step leave non-finite weights
+    outputs: list[Array] = []
+    order: list[Array] = []
+    for step, index in enumerate(minibatch_indices(len(x), batch_size, generator)):
+        xb, yb = x[index], y[index]
+        pred = model(xb)
+        value = loss(pred, yb)
+        if regularizer is not None:
+            value += regularizer.penalty(params)
+        model.zero_grad()
+        model.backward(loss.backward())
+        if regularizer is not None:
+            regularizer.apply(params)
+        try:
+            norm = clipper(params) if clipper is not None else global_norm(params)
+        except FloatingPointError:
+            norm = math.inf
+        if not (math.isfinite(value) and math.isfinite(norm)):
+            _diverged(model, snapshot, epoch, step, value, history)
+        optimizer.step()
+        total_loss += value * len(index)
+        total_norm += norm
+        steps += 1
+        if named_metrics:
+            outputs.append(pred)
+            order.append(index)
+    logs = {"loss": total_loss / len(x), "lr": optimizer.lr, "grad_norm": total_norm / max(steps, 1)}
+    if named_metrics:
+        pred_all, idx = np.concatenate(outputs), np.concatenate(order)
+        for name, metric in named_metrics:
+            logs[name] = float(metric(y[idx], pred_all))
+    return logs
+
+
+def _diverged(
+    model: Module, snapshot: dict[str, Array], epoch: int, step: int, value: float, history: History
+) -> None:
+    weights_finite = all(np.isfinite(p.data).all() for p in model.parameters())
+    if not weights_finite:
+        model.load_state_dict(snapshot)
+    raise TrainingDivergedError(
+        f"training diverged at epoch {epoch + 1}, step {step + 1}: loss {value}, non-finite loss or "
+        "gradient; the model keeps its last finite weights. Lower the learning rate or clip gradients",
+        epoch=epoch,
+        step=step,
+        history=history,
+    )
+
+
+def predict(model: Module, x: Any, batch_size: int | None = None) -> Array:
+    """The model's output for ``x`` in eval mode (the previous mode is restored), batch by batch."""
+    xs = as_batch(x, "x")
+    size = len(xs) if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+    was_training = model.training
+    model.eval()
+    try:
+        if size >= len(xs):
+            return model(xs)
+        return np.concatenate([model(xs[i : i + size]) for i in range(0, len(xs), size)])
+    finally:
+        model.train(was_training)
+
+
+def evaluate(
+    model: Module,
+    x: Any,
+    y: Any,
+    loss: Loss,
+    metrics: Sequence[str | Metric] = (),
+    batch_size: int | None = None,
+) -> dict[str, float]:
+    """``{"loss": ..., <metric>: ...}`` on ``(x, y)`` in eval mode."""
+    xs, ys = _check_data(x, y)
+    pred = predict(model, xs, batch_size)
+    result = {"loss": float(loss(pred, ys))}
+    for name, metric in (get_metric(m) for m in metrics):
+        result[name] = float(metric(ys, pred))
+    return result
