@@ -31,6 +31,7 @@ from tinynet.schedules import (
     StepDecay,
     Warmup,
 )
+from tinynet.serialization import ModelFileError, load, register_module, save
 from tinynet.train import (
     Callback,
     EarlyStopping,
@@ -74,6 +75,7 @@ __all__ = [
     "Loss",
     "MAELoss",
     "MSELoss",
+    "ModelFileError",
     "Module",
     "Optimizer",
     "Parameter",
@@ -97,10 +99,13 @@ __all__ = [
     "gradcheck",
     "gradcheck_loss",
     "init",
+    "load",
     "load_csv",
     "metrics",
     "optim",
     "predict",
+    "register_module",
     "regularizers",
+    "save",
     "schedules",
 ]

@@ -9,7 +9,7 @@ inside lists and tuples), in assignment order, as in PyTorch: a custom layer reg
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -232,6 +232,13 @@ class Module:
     def get_config(self) -> dict[str, Any]:
         """JSON-able constructor arguments that rebuild this module (used by ``tinynet.save``)."""
         return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], children: Sequence[Module] = ()) -> Self:
+        """Rebuild from ``get_config()`` and rebuilt children: ``cls(*children, **config)``."""
+        factory: Any = cls
+        module: Self = factory(*children, **config)
+        return module
 
     def extra_repr(self) -> str:
         return ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
