@@ -1,4 +1,4 @@
-"""One case list drives the gradient check of every exported Module and Loss (float64, eps 1e-6)."""
+"""The case list in tinynet.cases drives the gradient check of every exported Module and Loss."""
 
 from __future__ import annotations
 
@@ -9,62 +9,9 @@ import numpy as np
 import pytest
 
 import tinynet as tn
+from tinynet.cases import LOSS_CASES, MODULE_CASES, away_from_kink
 
 Array = np.ndarray[Any, Any]
-
-
-def away_from_kink(shape: tuple[int, ...], rng: np.random.Generator) -> Array:
-    """Inputs with |x| >= 0.1, so ReLU-like kinks never sit inside a finite-difference step."""
-    x = rng.standard_normal(shape)
-    return np.sign(x) * (np.abs(x) + 0.1)
-
-
-# (id, module factory, input shapes); each case is checked at every listed shape
-MODULE_CASES: list[tuple[str, Callable[[], tn.Module], list[tuple[int, ...]]]] = [
-    ("Dense", lambda: tn.Dense(4, 3, rng=0), [(5, 4), (1, 4)]),
-    ("Dense-nobias", lambda: tn.Dense(3, 2, bias=False, rng=1), [(4, 3)]),
-    ("Dense-xavier", lambda: tn.Dense(3, 5, init="xavier", rng=2), [(2, 3)]),
-    ("Identity", lambda: tn.Identity(), [(3, 4), (1, 2)]),
-    ("ReLU", lambda: tn.ReLU(), [(4, 5), (1, 3)]),
-    ("LeakyReLU", lambda: tn.LeakyReLU(0.1), [(4, 5), (1, 3)]),
-    ("Sigmoid", lambda: tn.Sigmoid(), [(4, 5), (1, 3)]),
-    ("Tanh", lambda: tn.Tanh(), [(4, 5), (1, 3)]),
-    ("Softmax", lambda: tn.Softmax(), [(4, 5), (1, 3)]),
-    ("Flatten", lambda: tn.Flatten(), [(3, 2, 4), (1, 5)]),
-    (
-        "Sequential",
-        lambda: tn.Sequential(tn.Dense(4, 6, rng=3), tn.Tanh(), tn.Dense(6, 3, rng=4), tn.Softmax()),
-        [(5, 4), (1, 4)],
-    ),
-    (
-        "Sequential-nested",
-        lambda: tn.Sequential(tn.Sequential(tn.Dense(3, 4, rng=5), tn.Sigmoid()), tn.Dense(4, 2, rng=6)),
-        [(3, 3)],
-    ),
-]
-
-LOSS_CASES: list[tuple[str, Callable[[], tn.Loss], Callable[[np.random.Generator], tuple[Any, Any]]]] = [
-    ("MSELoss", tn.MSELoss, lambda r: (r.standard_normal((5, 3)), r.standard_normal((5, 3)))),
-    ("MSELoss-1d-target", tn.MSELoss, lambda r: (r.standard_normal((4, 1)), r.standard_normal(4))),
-    ("MAELoss", tn.MAELoss, lambda r: (away_from_kink((5, 3), r), np.zeros((5, 3)))),
-    ("HuberLoss", lambda: tn.HuberLoss(0.7), lambda r: (away_from_kink((6, 2), r) * 2, np.zeros((6, 2)))),
-    (
-        "CrossEntropyLoss-index",
-        tn.CrossEntropyLoss,
-        lambda r: (r.standard_normal((5, 4)), r.integers(0, 4, 5)),
-    ),
-    (
-        "CrossEntropyLoss-probs",
-        tn.CrossEntropyLoss,
-        lambda r: (r.standard_normal((3, 4)), tn.activations.softmax(r.standard_normal((3, 4)))),
-    ),
-    ("CrossEntropyLoss-batch1", tn.CrossEntropyLoss, lambda r: (r.standard_normal((1, 3)), np.array([2]))),
-    (
-        "BCEWithLogitsLoss",
-        tn.BCEWithLogitsLoss,
-        lambda r: (r.standard_normal((5, 2)), r.uniform(size=(5, 2))),
-    ),
-]
 
 
 def _module_params() -> list[Any]:

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_gradcheck import MODULE_CASES
 
 import tinynet as tn
+from tinynet.cases import MODULE_CASES
 from tinynet.serialization import META_KEY, ModelFileError
 
 

@@ -79,12 +79,14 @@ def train_test_split(
 
     ``test_size`` is a fraction in (0, 1) (the test count is rounded up) or a count; both sides
     must be non-empty. ``stratify=True`` keeps the class proportions of ``y`` (class labels) in
-    both sides. The default seed 42 makes the split reproducible.
+    both sides. The default seed 42 makes the split reproducible; without stratification an int
+    seed gives the same split as scikit-learn's ``train_test_split(random_state=seed)``.
     """
     xs, ys = _check_xy(x, y)
     n = len(xs)
     n_test = _test_count(test_size, n)
     generator = as_generator(rng)
+    legacy = np.random.RandomState(int(rng)) if isinstance(rng, (int, np.integer)) else None
     if stratify:
         if ys.ndim != 1:
             raise ValueError(f"stratify=True needs 1-D class labels y, got shape {ys.shape}")
@@ -93,7 +95,9 @@ def train_test_split(
         mask[test] = False
         train = generator.permutation(np.flatnonzero(mask))
     else:
-        order = generator.permutation(n)
+        # an int seed gives exactly scikit-learn's split for random_state=seed (a legacy
+        # RandomState permutation, test samples first), so results compare across the two
+        order = legacy.permutation(n) if legacy is not None else generator.permutation(n)
         test, train = order[:n_test], order[n_test:]
     return xs[train], xs[test], ys[train], ys[test]
 

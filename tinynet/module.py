@@ -270,8 +270,9 @@ class Module:
         rows, _ = probe.summary_rows(x, type(self).__name__)
         header = ("name", "layer", "output shape", "params")
         widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
-        lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True))]
-        lines.append("  ".join("-" * w for w in widths))
-        lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+        table = [header, tuple("-" * w for w in widths), *rows]
+        lines = [
+            "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
+        ]
         lines.append(f"total parameters: {self.num_parameters()}")
         return "\n".join(lines)

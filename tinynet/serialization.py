@@ -15,8 +15,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
-from typing import Any, TypeVar
+import secrets
+from collections.abc import Callable
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 
@@ -59,10 +60,12 @@ def _describe(module: Module) -> dict[str, Any]:
     }
 
 
-def _atomic_write(path: str, write: Any) -> None:
+def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then move it over ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    # O_EXCL: never clobber another file; mode 0o666 lets the umask decide, as for a plain open()
+    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(handle, "wb") as file:
             write(file)
@@ -79,6 +82,11 @@ def _atomic_write(path: str, write: Any) -> None:
             os.fsync(directory)
         finally:
             os.close(directory)
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see ``atomic_write``)."""
+    atomic_write(path, lambda file: file.write(data))
 
 
 def save(model: Module, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:
@@ -108,7 +116,7 @@ def save(model: Module, path: str | os.PathLike[str], metadata: dict[str, Any] |
         STATE_PREFIX + k: np.ascontiguousarray(v) for k, v in model.state_dict().items()
     }
     arrays[META_KEY] = np.frombuffer(encoded, dtype=np.uint8)
-    _atomic_write(target, lambda file: np.savez(file, **arrays))  # type: ignore[arg-type]
+    atomic_write(target, lambda file: np.savez(file, **arrays))  # type: ignore[arg-type]
 
 
 def _version() -> str:

@@ -184,10 +184,11 @@ class EarlyStopping(Callback):
 class Progress(Callback):
     """One progress line per epoch: rewritten in place on a terminal, plain lines otherwise."""
 
-    def __init__(self, epochs: int, stream: TextIO | None = None) -> None:
+    def __init__(self, epochs: int, stream: TextIO | None = None, live: bool | None = None) -> None:
         self.epochs = epochs
         self.stream = stream if stream is not None else sys.stdout
-        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        is_tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.live = is_tty if live is None else live and is_tty
         self.start = time.perf_counter()
 
     def on_train_begin(self, model: Module) -> None:

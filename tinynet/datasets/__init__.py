@@ -38,6 +38,7 @@ class Dataset:
     target_names: tuple[str, ...] | None
     task: str
     name: str = ""
+    target_name: str = "target"
 
     @property
     def n_classes(self) -> int:
@@ -137,7 +138,7 @@ def parse_csv(
     feature_names = tuple(name for j, name in enumerate(header) if j != column)
     y, target_names, resolved_task = _encode_target(labels, task, path, header[column])
     name = os.path.splitext(os.path.basename(path.removesuffix(".gz")))[0]
-    return Dataset(x, y, feature_names, target_names, resolved_task, name)
+    return Dataset(x, y, feature_names, target_names, resolved_task, name, header[column])
 
 
 def _encode_target(

@@ -1,0 +1,56 @@
+"""Every example runs as a script, in seconds, and reaches its documented result."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run(name: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_every_example_has_a_test() -> None:
+    tested = {"iris.py", "diabetes.py", "custom_layer.py", "residual_mlp.py"}
+    assert {p.name for p in EXAMPLES.glob("*.py")} <= tested
+
+
+def test_iris_example() -> None:
+    out = run("iris.py")
+    accuracy = float(next(line for line in out.splitlines() if line.startswith("accuracy")).split()[1])
+    assert accuracy >= 0.95
+
+
+def test_diabetes_example() -> None:
+    out = run("diabetes.py")
+    r2 = float(next(line for line in out.splitlines() if line.startswith("R2")).split()[1])
+    assert r2 >= 0.45
+
+
+def test_custom_layer_example_gradchecks_and_trains() -> None:
+    out = run("custom_layer.py")
+    assert "gradcheck Swish(): passed" in out
+    first, last = (float(part.split(": ")[1]) for part in out.splitlines()[-1].split(", "))
+    assert last < first / 100
+
+
+def test_custom_activation_fits_in_15_lines() -> None:
+    source = (EXAMPLES / "custom_layer.py").read_text()
+    start = source.index("class Swish")
+    body = source[start : source.index("\n\n\n", start)]
+    assert len(body.strip().splitlines()) <= 15
+
+
+@pytest.mark.parametrize("name", ["iris.py", "diabetes.py", "custom_layer.py"])
+def test_examples_use_only_the_public_api(name: str) -> None:
+    source = (EXAMPLES / name).read_text()
+    assert "tinynet._" not in source and "from tinynet._" not in source

@@ -1,0 +1,131 @@
+"""Quick plots of a training run, saved as PNG files (matplotlib from the ``plot`` extra).
+
+Figures are drawn with matplotlib's object API on an Agg canvas, so no display is needed and
+the global pyplot state of the caller is never touched. Without matplotlib every function raises
+``PlotUnavailableError`` (an ``ImportError``) saying how to install it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tinynet._checks import Array
+from tinynet.serialization import atomic_write_bytes
+from tinynet.train import History
+
+INSTALL_HINT = "pip install 'tinynet[plot]'"
+
+
+class PlotUnavailableError(ImportError):
+    """matplotlib is not installed."""
+
+
+def _figure(width: float = 6.4, height: float = 4.8) -> Any:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:  # pragma: no cover - exercised by the CLI test that hides matplotlib
+        raise PlotUnavailableError(f"plots need matplotlib: {INSTALL_HINT}") from None
+    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure: Any, path: str | os.PathLike[str]) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    target = os.fspath(path)
+    atomic_write_bytes(target, buffer.getvalue())
+    return target
+
+
+def plot_history(history: History, path: str | os.PathLike[str], title: str = "Training") -> str:
+    """Training and validation loss per epoch, with the learning rate on a second axis."""
+    figure = _figure()
+    ax = figure.add_subplot()
+    epochs = np.arange(1, history.epochs + 1)
+    ax.plot(epochs, history.loss, label="train loss", color="tab:blue")
+    if history.val_loss:
+        ax.plot(epochs, history.val_loss, label="validation loss", color="tab:orange")
+    if history.best_epoch is not None:
+        ax.axvline(history.best_epoch + 1, color="gray", linestyle=":", label="best epoch")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    if history.lr:
+        lr_axis = ax.twinx()
+        lr_axis.plot(epochs, history.lr, color="tab:green", linestyle="--", label="learning rate")
+        lr_axis.set_ylabel("learning rate")
+        lines = ax.get_legend_handles_labels()
+        more = lr_axis.get_legend_handles_labels()
+        ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper right")
+    else:
+        ax.legend(loc="upper right")
+    return _save(figure, path)
+
+
+def plot_confusion_matrix(
+    matrix: Array, class_names: Sequence[str], path: str | os.PathLike[str], title: str = "Confusion matrix"
+) -> str:
+    """A heat map of counts, true classes as rows and predicted classes as columns."""
+    figure = _figure(5.2, 4.6)
+    ax = figure.add_subplot()
+    image = ax.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=ax)
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, labels=list(class_names), rotation=45, ha="right")
+    ax.set_yticks(ticks, labels=list(class_names))
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center", color="white" if count > threshold else "black")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    return _save(figure, path)
+
+
+def plot_predictions(
+    y_true: Array, y_pred: Array, path: str | os.PathLike[str], target_name: str = "target"
+) -> str:
+    """Predicted against actual values with the identity line (regression)."""
+    figure = _figure(5.2, 5.0)
+    ax = figure.add_subplot()
+    t, p = np.ravel(y_true), np.ravel(y_pred)
+    ax.scatter(t, p, s=14, alpha=0.7)
+    low, high = float(min(t.min(), p.min())), float(max(t.max(), p.max()))
+    ax.plot([low, high], [low, high], color="black", linestyle="--", label="perfect prediction")
+    ax.set_xlabel(f"actual {target_name}")
+    ax.set_ylabel(f"predicted {target_name}")
+    ax.set_title("Predicted vs actual")
+    ax.legend(loc="upper left")
+    return _save(figure, path)
+
+
+def plot_features(
+    x: Array,
+    y_true: Array,
+    y_pred: Array,
+    features: Sequence[int],
+    feature_names: Sequence[str],
+    path: str | os.PathLike[str],
+    target_name: str = "target",
+    class_names: Sequence[str] | None = None,
+) -> str:
+    """Each chosen feature against the target: actual values and the model's predictions."""
+    figure = _figure(4.2 * len(features), 4.0)
+    axes = figure.subplots(1, len(features), squeeze=False)[0]
+    for ax, index in zip(axes, features, strict=True):
+        ax.scatter(x[:, index], np.ravel(y_true), s=18, alpha=0.6, label="actual")
+        ax.scatter(x[:, index], np.ravel(y_pred), s=18, alpha=0.6, marker="x", label="predicted")
+        ax.set_xlabel(feature_names[index])
+        ax.set_ylabel(target_name)
+        if class_names is not None:
+            ax.set_yticks(np.arange(len(class_names)), labels=list(class_names))
+        ax.legend(loc="best")
+    figure.suptitle("Features against the target")
+    return _save(figure, path)
