@@ -14,6 +14,7 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -339,6 +340,7 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
     )
     if progress is not None and not (progress.live or args.show_loss):
         progress = None  # plain per-epoch lines only with --show_loss
+    start = time.perf_counter()
     history = tn.fit(
         body,
         xs_train,
@@ -356,6 +358,10 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
         callbacks=[progress] if progress is not None else [],
         verbose=0,
     )
+    stopped = (
+        f", early stopping restored epoch {history.best_epoch + 1}" if history.best_epoch is not None else ""
+    )
+    say(f"trained {history.epochs} epochs in {time.perf_counter() - start:.2f}s{stopped}")
     model = tn.Sequential(*body, tn.Softmax()) if output == "softmax" else body
     raw = tn.predict(body, xs_test)
 
