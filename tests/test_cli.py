@@ -156,6 +156,38 @@ def test_every_seed_flag_and_alias_is_accepted(tmp_path: Path, capsys: pytest.Ca
     assert json.loads((tmp_path / "metricsx.json").read_text())["confusion_matrix"]
 
 
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+def test_dropout_and_norm_flags(norm: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        [
+            "train",
+            "-t",
+            "classification",
+            "-d",
+            "iris",
+            "-l",
+            "16",
+            "8",
+            "--norm",
+            norm,
+            "--dropout",
+            "0.1",
+            "--output_dir",
+            str(tmp_path),
+            "-q",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    model = tn.load(tmp_path / "model.npz")
+    kinds = [type(m).__name__ for m in model]  # type: ignore[attr-defined]
+    norm_class = {"batch": "BatchNorm1d", "layer": "LayerNorm"}[norm]
+    assert kinds[:4] == ["Dense", norm_class, "ReLU", "Dropout"]
+    assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] >= 0.9
+    code, _, err = run(["train", *BASE[1:], "--dropout", "1"], capsys)
+    assert code == 2 and "[0, 1)" in err
+
+
 def test_csv_dataset_with_target_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((80, 3))

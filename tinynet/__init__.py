@@ -5,12 +5,12 @@ driven by small pluggable objects (Loss, Optimizer, Schedule, Clipper, Regulariz
 """
 
 from tinynet import clip, data, datasets, init, metrics, optim, regularizers, schedules
-from tinynet.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from tinynet.activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from tinynet.clip import ClipGlobalNorm, ClipNorm, Clipper, ClipValue
-from tinynet.containers import Sequential
+from tinynet.containers import Concat, Residual, Sequential
 from tinynet.datasets import load_csv
 from tinynet.gradcheck import GradcheckError, GradcheckReport, gradcheck, gradcheck_loss
-from tinynet.layers import Dense, Flatten
+from tinynet.layers import Dense, Dropout, Flatten
 from tinynet.losses import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
@@ -20,6 +20,7 @@ from tinynet.losses import (
     MSELoss,
 )
 from tinynet.module import Module, Parameter
+from tinynet.normalization import BatchNorm1d, LayerNorm
 from tinynet.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from tinynet.regularizers import L1, L1L2, L2, Regularizer
 from tinynet.schedules import (
@@ -45,6 +46,8 @@ from tinynet.train import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ELU",
+    "GELU",
     "L1",
     "L1L2",
     "L2",
@@ -53,15 +56,18 @@ __all__ = [
     "Adam",
     "AdamW",
     "BCEWithLogitsLoss",
+    "BatchNorm1d",
     "Callback",
     "ClipGlobalNorm",
     "ClipNorm",
     "ClipValue",
     "Clipper",
+    "Concat",
     "Constant",
     "CosineDecay",
     "CrossEntropyLoss",
     "Dense",
+    "Dropout",
     "EarlyStopping",
     "ExponentialDecay",
     "Flatten",
@@ -71,6 +77,7 @@ __all__ = [
     "HuberLoss",
     "Identity",
     "InverseTimeDecay",
+    "LayerNorm",
     "LeakyReLU",
     "Loss",
     "MAELoss",
@@ -82,10 +89,12 @@ __all__ = [
     "RMSprop",
     "ReLU",
     "Regularizer",
+    "Residual",
     "Schedule",
     "Sequential",
     "Sigmoid",
     "Softmax",
+    "Softplus",
     "StepDecay",
     "Tanh",
     "TrainingDivergedError",

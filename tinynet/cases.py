@@ -13,11 +13,23 @@ from typing import Any
 import numpy as np
 
 from tinynet._checks import Array
-from tinynet.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh, softmax
-from tinynet.containers import Sequential
-from tinynet.layers import Dense, Flatten
+from tinynet.activations import (
+    ELU,
+    GELU,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+    softmax,
+)
+from tinynet.containers import Concat, Residual, Sequential
+from tinynet.layers import Dense, Dropout, Flatten
 from tinynet.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, Loss, MAELoss, MSELoss
 from tinynet.module import Module
+from tinynet.normalization import BatchNorm1d, LayerNorm
 
 ModuleCase = tuple[str, Callable[[], Module], list[tuple[int, ...]]]
 LossCase = tuple[str, Callable[[], Loss], Callable[[np.random.Generator], tuple[Any, Any]]]
@@ -28,6 +40,26 @@ def away_from_kink(shape: tuple[int, ...], rng: np.random.Generator) -> Array:
     x = rng.standard_normal(shape)
     result: Array = np.sign(x) * (np.abs(x) + 0.1)
     return result
+
+
+def dropout_with_fixed_mask() -> Dropout:
+    layer = Dropout(0.4)
+    layer.fixed_mask = np.random.default_rng(0).random((4, 5)) >= 0.4
+    return layer
+
+
+def batchnorm_eval() -> BatchNorm1d:
+    layer = BatchNorm1d(3)
+    layer.running_mean[:] = [0.5, -1.0, 2.0]
+    layer.running_var[:] = [0.3, 2.0, 1.5]
+    layer.weight.data[:] = [1.5, -0.5, 2.0]  # type: ignore[union-attr]
+    return layer.eval()
+
+
+def shared_weights() -> Sequential:
+    """The same Parameter objects used twice: the gradient accumulates from both uses."""
+    layer = Dense(3, 3, rng=7)
+    return Sequential(layer, Tanh(), layer.clone(share_parameters=True))
 
 
 MODULE_CASES: list[ModuleCase] = [
@@ -46,6 +78,25 @@ MODULE_CASES: list[ModuleCase] = [
         lambda: Sequential(Dense(4, 6, rng=3), Tanh(), Dense(6, 3, rng=4), Softmax()),
         [(5, 4), (1, 4)],
     ),
+    ("GELU", GELU, [(4, 5), (1, 3)]),
+    ("GELU-tanh", lambda: GELU("tanh"), [(4, 5)]),
+    ("ELU", lambda: ELU(0.7), [(4, 5), (1, 3)]),
+    ("Softplus", lambda: Softplus(2.0, threshold=3.0), [(4, 5), (1, 3)]),
+    ("Dropout-fixed-mask", dropout_with_fixed_mask, [(4, 5)]),
+    ("Dropout-eval", lambda: Dropout(0.5).eval(), [(3, 4)]),
+    ("BatchNorm1d-train", lambda: BatchNorm1d(3), [(5, 3), (2, 3)]),
+    ("BatchNorm1d-eval", batchnorm_eval, [(4, 3), (1, 3)]),
+    ("BatchNorm1d-noaffine", lambda: BatchNorm1d(4, affine=False), [(6, 4)]),
+    ("LayerNorm", lambda: LayerNorm(5), [(3, 5), (1, 5)]),
+    ("LayerNorm-noaffine", lambda: LayerNorm(4, elementwise_affine=False), [(2, 4)]),
+    ("Residual", lambda: Residual(Sequential(Dense(4, 4, rng=8), Tanh())), [(3, 4), (1, 4)]),
+    ("Residual-shortcut", lambda: Residual(Dense(3, 5, rng=9), Dense(3, 5, rng=10)), [(4, 3)]),
+    (
+        "Concat",
+        lambda: Concat(Dense(3, 2, rng=11), Sequential(Dense(3, 4, rng=12), Sigmoid()), Identity()),
+        [(4, 3)],
+    ),
+    ("shared-weights", shared_weights, [(4, 3)]),
     (
         "Sequential-nested",
         lambda: Sequential(Sequential(Dense(3, 4, rng=5), Sigmoid()), Dense(4, 2, rng=6)),

@@ -96,6 +96,13 @@ def fraction(text: str) -> float:
     return value
 
 
+def dropout_rate(text: str) -> float:
+    value = finite_float(text, low=0.0)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a dropout probability in [0, 1), got {text}")
+    return value
+
+
 def flag(*names: str) -> list[str]:
     """Each ``--long_name`` also answers to ``--long-name``."""
     spelled = list(names)
@@ -134,6 +141,15 @@ def add_model_flags(parser: argparse.ArgumentParser, required: bool = True) -> N
     )
     parser.add_argument(
         "--dtype", choices=["float32", "float64"], default="float64", help="(default: float64)"
+    )
+    parser.add_argument(
+        "--dropout", type=dropout_rate, default=0.0, help="dropout after each hidden activation (default: 0)"
+    )
+    parser.add_argument(
+        "--norm",
+        choices=["none", "batch", "layer"],
+        default="none",
+        help="normalization between each hidden Dense and its activation (default: none)",
     )
 
 
@@ -253,13 +269,18 @@ def build_model(
     rng: np.random.Generator,
     output: str,
 ) -> tn.Sequential:
-    """Dense -> activation for each hidden size, a Dense output layer, and Softmax when asked."""
+    """Dense [-> norm] -> activation [-> dropout] per hidden size, a Dense output, Softmax if asked."""
     activation = ACTIVATIONS[args.activation]
+    norms: dict[str, type[tn.Module]] = {"batch": tn.BatchNorm1d, "layer": tn.LayerNorm}
     model = tn.Sequential()
     width = n_in
     for size in hidden:
         model.append(tn.Dense(width, size, init=args.weight_init, dtype=args.dtype, rng=rng))
+        if args.norm != "none":
+            model.append(norms[args.norm](size, dtype=args.dtype))  # type: ignore[call-arg]
         model.append(activation())
+        if args.dropout > 0:
+            model.append(tn.Dropout(args.dropout, rng=rng))
         width = size
     model.append(tn.Dense(width, n_out, init=args.weight_init, dtype=args.dtype, rng=rng))
     if output == "softmax":

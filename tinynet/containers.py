@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, NoReturn, overload
 
+import numpy as np
 from typing_extensions import override
 
 from tinynet._checks import Array
+from tinynet.activations import as_float_input
 from tinynet.module import Module
 
 
@@ -130,5 +132,124 @@ class Sequential(Module):
         for index, module in enumerate(self.layers):
             child = repr(module).replace("\n", "\n  ")
             lines.append(f"  ({index}): {child}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+class Residual(Module):
+    """A skip connection: y = module(x) + shortcut(x), the shortcut being the identity by default.
+
+    backward: dL/dx = module.backward(g) + (shortcut.backward(g) if a shortcut is given else g)
+
+            +--> module ---+
+        x --+              (+)--> y
+            +--> shortcut -+
+    """
+
+    def __init__(self, module: Module, shortcut: Module | None = None) -> None:
+        super().__init__()
+        check_distinct([module] if shortcut is None else [module, shortcut], "Residual")
+        self.module = module
+        self.shortcut = shortcut
+        self._ran: bool | None = None
+
+    @override
+    def forward(self, x: Array) -> Array:
+        x = as_float_input(x)
+        try:
+            main = self.module.forward(x)
+        except Exception as error:
+            reraise_with_context(error, f"Residual.module {describe(self.module)}")
+        if self.shortcut is None:
+            skip = x
+        else:
+            try:
+                skip = self.shortcut.forward(x)
+            except Exception as error:
+                reraise_with_context(error, f"Residual.shortcut {describe(self.shortcut)}")
+        if main.shape != skip.shape:
+            raise ValueError(
+                f"Residual: module output shape {main.shape} does not match shortcut shape {skip.shape}; "
+                "give a shortcut that maps the input to the module's output width, e.g. Dense(in, out)"
+            )
+        self._ran = True
+        y: Array = main + skip
+        return y
+
+    @override
+    def backward(self, grad_out: Array) -> Array:
+        self._cached(self._ran)
+        grad_in = self.module.backward(grad_out)
+        skip = grad_out if self.shortcut is None else self.shortcut.backward(grad_out)
+        total: Array = grad_in + skip
+        return total
+
+    @override
+    def __repr__(self) -> str:
+        inner = repr(self.module).replace("\n", "\n  ")
+        shortcut = "identity" if self.shortcut is None else repr(self.shortcut).replace("\n", "\n  ")
+        return f"Residual(\n  (module): {inner}\n  (shortcut): {shortcut}\n)"
+
+
+class Concat(Module):
+    """Parallel branches on the same input, outputs joined along the features.
+
+    y = [b_1(x), b_2(x), ...];  dL/dx = sum_i b_i.backward(g_i), g_i the slice of g for branch i
+
+            +--> branch 1 --+
+        x --+--> branch 2 --+--> [y_1, y_2, ...]
+            +--> ...      --+
+    """
+
+    def __init__(self, *branches: Module) -> None:
+        super().__init__()
+        if not branches:
+            raise ValueError("Concat needs at least one branch, got none")
+        layers = list(branches)
+        check_distinct(layers, "Concat")
+        self.branches = layers
+        self._widths: list[int] | None = None
+
+    @override
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        for index, module in enumerate(self.branches):
+            yield str(index), module
+
+    @override
+    def forward(self, x: Array) -> Array:
+        outputs = []
+        for index, branch in enumerate(self.branches):
+            try:
+                outputs.append(branch.forward(x))
+            except Exception as error:
+                reraise_with_context(error, f"Concat[{index}] {describe(branch)}")
+        rows = {out.shape[0] for out in outputs}
+        if len(rows) != 1 or any(out.ndim != 2 for out in outputs):
+            raise ValueError(
+                "Concat: branches must return 2-D outputs with one batch size, "
+                f"got shapes {[o.shape for o in outputs]}"
+            )
+        self._widths = [out.shape[1] for out in outputs]
+        return np.concatenate(outputs, axis=1)
+
+    @override
+    def backward(self, grad_out: Array) -> Array:
+        widths = self._cached(self._widths)
+        total: Array | None = None
+        start = 0
+        for index, (branch, width) in enumerate(zip(self.branches, widths, strict=True)):
+            try:
+                grad = branch.backward(grad_out[:, start : start + width])
+            except Exception as error:
+                reraise_with_context(error, f"Concat[{index}] {describe(branch)}")
+            total = grad if total is None else total + grad
+            start += width
+        assert total is not None  # Concat has at least one branch
+        return total
+
+    @override
+    def __repr__(self) -> str:
+        lines = ["Concat("]
+        lines += [f"  ({i}): " + repr(b).replace("\n", "\n  ") for i, b in enumerate(self.branches)]
         lines.append(")")
         return "\n".join(lines)

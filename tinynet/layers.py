@@ -1,4 +1,4 @@
-"""Layers with parameters or shape logic: ``Dense`` and ``Flatten``."""
+"""Layers with parameters, randomness or shape logic: ``Dense``, ``Dropout`` and ``Flatten``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tinynet._checks import (
     as_batch,
     as_float_dtype,
     as_generator,
+    check_float,
     check_int,
     fmt_shape,
 )
@@ -125,3 +126,51 @@ class Flatten(Module):
     def backward(self, grad_out: Array) -> Array:
         shape = self._cached(self._shape)
         return np.asarray(grad_out).reshape(shape)
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, zero each element with probability p and scale the rest.
+
+    training: y = x * m,  m = [u >= p] / (1 - p), u ~ U(0, 1);  dL/dx = g * m
+    eval:     y = x;      dL/dx = g
+    ``fixed_mask``, when set, replaces the random keep-mask (for gradient checks and debugging).
+    """
+
+    def __init__(self, p: float = 0.5, rng: RngLike = None) -> None:
+        super().__init__()
+        self.p = check_float(p, "p", low=0.0, high=1.0, high_inclusive=False)
+        self.rng = as_generator(rng)
+        self.fixed_mask: Array | None = None
+        self._mask: Array | None = None
+        self._ran: bool | None = None
+
+    @override
+    def forward(self, x: Array) -> Array:
+        x = as_array(x, "x")
+        if x.dtype.kind != "f":
+            x = x.astype(np.float64)
+        self._ran = True
+        if not self.training or self.p == 0.0:
+            self._mask = None
+            return x
+        if self.fixed_mask is not None:
+            keep = np.asarray(self.fixed_mask, dtype=bool)
+        else:
+            keep = self.rng.random(x.shape) >= self.p
+        mask = keep.astype(x.dtype)
+        mask *= 1.0 / (1.0 - self.p)
+        self._mask = mask
+        y: Array = x * mask
+        return y
+
+    @override
+    def backward(self, grad_out: Array) -> Array:
+        self._cached(self._ran)
+        if self._mask is None:
+            return grad_out
+        grad_in: Array = grad_out * self._mask
+        return grad_in
+
+    @override
+    def get_config(self) -> dict[str, Any]:
+        return {"p": self.p}

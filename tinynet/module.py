@@ -9,6 +9,7 @@ inside lists and tuples), in assignment order, as in PyTorch: a custom layer reg
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -241,7 +242,18 @@ class Module:
         return module
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        """The constructor arguments that differ from their defaults, as ``key=value``."""
+        defaults = inspect.signature(type(self).__init__).parameters
+
+        def is_default(key: str, value: Any) -> bool:
+            if key not in defaults:
+                return False
+            default = defaults[key].default
+            if key == "dtype":  # np.float64 and "float64" are the same default
+                return bool(np.dtype(default) == np.dtype(value))
+            return bool(default == value)
+
+        return ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if not is_default(k, v))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"

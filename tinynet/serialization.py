@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 
-from tinynet import activations, containers, layers
+from tinynet import activations, containers, layers, normalization
 from tinynet._checks import Array
 from tinynet.module import Module
 
@@ -58,6 +58,36 @@ def _describe(module: Module) -> dict[str, Any]:
         "config": module.get_config(),
         "children": [_describe(child) for child in module.children()],
     }
+
+
+def _ties(model: Module) -> dict[str, str]:
+    """Parameters used in more than one place (``clone(share_parameters=True)``): alias -> first name."""
+    first: dict[int, str] = {}
+    ties: dict[str, str] = {}
+    for name, param in model._named_parameters_all(""):
+        if id(param) in first:
+            ties[name] = first[id(param)]
+        else:
+            first[id(param)] = name
+    return ties
+
+
+def _tie(model: Module, ties: Any, path: str) -> None:
+    """Make each alias refer to the same Parameter object as its source again."""
+    if not isinstance(ties, dict):
+        raise ModelFileError(f"{path}: the list of shared parameters is damaged")
+    params = dict(model._named_parameters_all(""))
+    for alias, source in ties.items():
+        if source not in params or alias not in params:
+            raise ModelFileError(f"{path}: shared parameter {alias!r} -> {source!r} is not in the model")
+        for prefix, module in model._named_modules():
+            for name, _ in list(module._own_parameters()):
+                if prefix + name == alias:
+                    attribute, _, index = name.partition(".")
+                    if index:
+                        getattr(module, attribute)[int(index)] = params[source]
+                    else:
+                        setattr(module, attribute, params[source])
 
 
 def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
@@ -106,6 +136,7 @@ def save(model: Module, path: str | os.PathLike[str], metadata: dict[str, Any] |
         "tinynet_version": _version(),
         "dtype": str(model.dtype) if model.dtype is not None else None,
         "architecture": _describe(model),
+        "tied": _ties(model),
         "metadata": metadata or {},
     }
     try:
@@ -195,6 +226,7 @@ def load(path: str | os.PathLike[str]) -> Module:
     target = os.fspath(path)
     meta, state = _read(target)
     model = _build(meta.get("architecture"), target)
+    _tie(model, meta.get("tied", {}), target)
     dtype = meta.get("dtype")
     if dtype is not None:
         try:
@@ -224,8 +256,16 @@ for _builtin in (
     activations.Sigmoid,
     activations.Tanh,
     activations.Softmax,
+    activations.GELU,
+    activations.ELU,
+    activations.Softplus,
     containers.Sequential,
+    containers.Residual,
+    containers.Concat,
     layers.Dense,
+    layers.Dropout,
     layers.Flatten,
+    normalization.BatchNorm1d,
+    normalization.LayerNorm,
 ):
     register_module(_builtin)

@@ -1,0 +1,190 @@
+"""Normalization layers: ``BatchNorm1d`` (over the batch) and ``LayerNorm`` (over the features).
+
+Both compute x_hat = (x - mean) / sqrt(var + eps) with the biased variance and y = gamma x_hat + beta.
+With N values per statistic and dx_hat = g * gamma, the input gradient is
+
+    dL/dx = (N dx_hat - sum(dx_hat) - x_hat sum(dx_hat x_hat)) / (N sqrt(var + eps))
+
+with the sums over the normalized axis; dL/dgamma += sum_batch(g x_hat), dL/dbeta += sum_batch(g).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import DTypeLike
+from typing_extensions import override
+
+from tinynet._checks import Array, as_batch, as_float_dtype, check_float, check_int, fmt_shape
+from tinynet.module import Module, Parameter
+
+
+def _normalized_grad(grad_hat: Array, x_hat: Array, inv_std: Array, axis: int) -> Array:
+    """The input gradient of x_hat = (x - mean) * inv_std along ``axis`` (see the module docstring)."""
+    n = x_hat.shape[axis]
+    total = grad_hat.sum(axis=axis, keepdims=True)
+    projected = (grad_hat * x_hat).sum(axis=axis, keepdims=True)
+    grad_in: Array = (grad_hat * n - total - x_hat * projected) * (inv_std / n)
+    return grad_in
+
+
+class _Norm(Module):
+    """Shared parts: the affine parameters and input checks."""
+
+    def __init__(self, num_features: int, eps: float, affine: bool, dtype: DTypeLike) -> None:
+        super().__init__()
+        self.num_features = check_int(num_features, "num_features", minimum=1)
+        self.eps = check_float(eps, "eps", low=0.0, low_inclusive=False)
+        resolved = as_float_dtype(dtype)
+        self.weight = (
+            Parameter(np.ones(self.num_features, resolved), regularize=False, name="weight")
+            if affine
+            else None
+        )
+        self.bias = (
+            Parameter(np.zeros(self.num_features, resolved), regularize=False, name="bias")
+            if affine
+            else None
+        )
+        self._x_hat: Array | None = None
+        self._inv_std: Array | None = None
+
+    def _input(self, x: Any, dtype: Any) -> Array:
+        array = as_batch(x, "x", dtype)
+        if array.shape[1] != self.num_features:
+            raise ValueError(
+                f"{self!r} expected input with {self.num_features} features, "
+                f"got shape {fmt_shape(array.shape)}"
+            )
+        return array
+
+    def _affine(self, x_hat: Array) -> Array:
+        if self.weight is None or self.bias is None:
+            return x_hat
+        y: Array = x_hat * self.weight.data + self.bias.data
+        return y
+
+    def _affine_backward(self, grad_out: Array, x_hat: Array) -> Array:
+        if self.weight is None or self.bias is None:
+            return grad_out
+        self.weight.grad += (grad_out * x_hat).sum(axis=0)
+        self.bias.grad += grad_out.sum(axis=0)
+        grad_hat: Array = grad_out * self.weight.data
+        return grad_hat
+
+    def _dtype(self) -> Any:
+        return self.weight.data.dtype if self.weight is not None else None
+
+
+class BatchNorm1d(_Norm):
+    """Batch normalization over the batch axis, as ``torch.nn.BatchNorm1d``.
+
+    x: (batch, num_features) -> y: (batch, num_features)
+    training: batch mean and biased variance normalize; the running estimates update as
+              running = (1 - momentum) running + momentum * batch statistic (unbiased variance)
+    eval:     the running mean and variance normalize (a fixed affine map)
+    """
+
+    buffers: ClassVar[tuple[str, ...]] = ("running_mean", "running_var")
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = True,
+        dtype: DTypeLike = np.float64,
+    ) -> None:
+        super().__init__(num_features, eps, affine, dtype)
+        self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0)
+        self.affine = bool(affine)
+        resolved = as_float_dtype(dtype)
+        self.running_mean: Array = np.zeros(self.num_features, resolved)
+        self.running_var: Array = np.ones(self.num_features, resolved)
+
+    @override
+    def forward(self, x: Array) -> Array:
+        x = self._input(x, self._dtype() or self.running_mean.dtype)
+        if self.training:
+            n = x.shape[0]
+            if n < 2:
+                raise ValueError(
+                    f"{self!r} needs more than 1 sample per batch in training mode to estimate a variance, "
+                    f"got shape {fmt_shape(x.shape)}; use eval() or a larger batch"
+                )
+            mean = x.mean(axis=0)
+            var = x.var(axis=0)
+            self.running_mean *= 1.0 - self.momentum
+            self.running_mean += self.momentum * mean
+            self.running_var *= 1.0 - self.momentum
+            self.running_var += self.momentum * var * (n / (n - 1))
+        else:
+            mean, var = self.running_mean, self.running_var
+        inv_std = 1.0 / np.sqrt(var + self.eps)
+        x_hat = (x - mean) * inv_std
+        self._x_hat, self._inv_std = x_hat, inv_std
+        return self._affine(x_hat)
+
+    @override
+    def backward(self, grad_out: Array) -> Array:
+        x_hat = self._cached(self._x_hat)
+        inv_std = self._cached(self._inv_std)
+        grad_hat = self._affine_backward(grad_out, x_hat)
+        if not self.training:  # the statistics are constants in eval mode
+            grad_in: Array = grad_hat * inv_std
+            return grad_in
+        return _normalized_grad(grad_hat, x_hat, inv_std, axis=0)
+
+    @override
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "num_features": self.num_features,
+            "eps": self.eps,
+            "momentum": self.momentum,
+            "affine": self.affine,
+            "dtype": str(self.running_mean.dtype),
+        }
+
+
+class LayerNorm(_Norm):
+    """Layer normalization over the features of each sample, as ``torch.nn.LayerNorm(num_features)``.
+
+    x: (batch, num_features) -> y: (batch, num_features); the same in training and eval mode.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        dtype: DTypeLike = np.float64,
+    ) -> None:
+        super().__init__(num_features, eps, elementwise_affine, dtype)
+        self.elementwise_affine = bool(elementwise_affine)
+
+    @override
+    def forward(self, x: Array) -> Array:
+        x = self._input(x, self._dtype())  # without parameters the input's float dtype is kept
+        mean = x.mean(axis=1, keepdims=True)
+        var = x.var(axis=1, keepdims=True)
+        inv_std = 1.0 / np.sqrt(var + self.eps)
+        x_hat = (x - mean) * inv_std
+        self._x_hat, self._inv_std = x_hat, inv_std
+        return self._affine(x_hat)
+
+    @override
+    def backward(self, grad_out: Array) -> Array:
+        x_hat = self._cached(self._x_hat)
+        inv_std = self._cached(self._inv_std)
+        grad_hat = self._affine_backward(grad_out, x_hat)
+        return _normalized_grad(grad_hat, x_hat, inv_std, axis=1)
+
+    @override
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "num_features": self.num_features,
+            "eps": self.eps,
+            "elementwise_affine": self.elementwise_affine,
+            "dtype": str(self._dtype() or np.dtype(np.float64)),
+        }
