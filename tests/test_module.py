@@ -249,3 +249,52 @@ def test_to_changes_dtype() -> None:
     assert all(p.data.dtype == np.float32 and p.grad.dtype == np.float32 for p in model.parameters())
     with pytest.raises(TypeError, match="float32 or float64"):
         model.to(np.int8)
+
+
+def test_lazy_zero_grad_never_shows_stale_values() -> None:
+    model = mlp()
+    x = np.random.default_rng(0).standard_normal((5, 4))
+    g = np.random.default_rng(1).standard_normal((5, 3))
+    model(x)
+    model.backward(g)
+    once = [p.grad.copy() for p in model.parameters()]
+    model.backward(g)  # grads now hold 2x
+    model.zero_grad()
+    assert all(not p.grad.any() for p in model.parameters()), "grad reads as zero right after zero_grad"
+    model.zero_grad()
+    model.backward(g)  # written straight into the buffers: must equal one backward, not three
+    for first, p in zip(once, model.parameters(), strict=True):
+        np.testing.assert_allclose(p.grad, first, rtol=1e-14)
+
+
+def test_writes_between_zero_grad_and_backward_are_kept() -> None:
+    model = mlp()
+    x = np.random.default_rng(0).standard_normal((5, 4))
+    g = np.random.default_rng(1).standard_normal((5, 3))
+    model(x)
+    model.zero_grad()
+    model.backward(g)
+    plain = [p.grad.copy() for p in model.parameters()]
+    model.zero_grad()
+    for p in model.parameters():
+        p.grad += 1.0  # e.g. a hand-written penalty added before backward
+    model.backward(g)
+    for before, p in zip(plain, model.parameters(), strict=True):
+        np.testing.assert_allclose(p.grad, before + 1.0, rtol=1e-14)
+
+
+def test_backward_parameters_equals_backward_for_every_case() -> None:
+    from tinynet.cases import MODULE_CASES, away_from_kink
+
+    for name, factory, shapes in MODULE_CASES:
+        a = factory()
+        b = a.clone()
+        x = away_from_kink(shapes[0], np.random.default_rng(0))
+        g = np.random.default_rng(1).standard_normal(a(x).shape)
+        b(x)
+        a.zero_grad()
+        b.zero_grad()
+        a.backward(g)
+        b.backward_parameters(g)
+        for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters(), strict=True):
+            np.testing.assert_allclose(p.grad, q.grad, rtol=1e-13, err_msg=f"{name} {n}")

@@ -25,8 +25,8 @@ def grad_norms(params: Sequence[Parameter]) -> list[float]:
     """The L2 norm of each parameter's gradient; raises ``FloatingPointError`` on NaN or inf."""
     norms = []
     for index, param in enumerate(params):
-        flat = param.grad.reshape(-1)
-        norm = math.sqrt(float(np.dot(flat, flat)))
+        grad = param.grad
+        norm = math.sqrt(float(np.vdot(grad, grad)))  # vdot flattens without a copy
         if not math.isfinite(norm):
             if np.isfinite(param.grad).all():  # finite but overflowing when squared
                 scale = float(np.abs(param.grad).max())

@@ -82,13 +82,32 @@ class Sequential(Module):
 
     @override
     def backward(self, grad_out: Array) -> Array:
+        return self._backward_to(grad_out, 0)
+
+    @override
+    def zero_grad(self) -> None:
+        for module in self.layers:
+            module.zero_grad()
+
+    def _backward_to(self, grad_out: Array, stop: int) -> Array:
+        """Run ``backward`` of layers len-1 .. stop and return the gradient at layer ``stop``'s input."""
         index = len(self.layers) - 1
         try:
-            for index in range(len(self.layers) - 1, -1, -1):
+            for index in range(len(self.layers) - 1, stop - 1, -1):
                 grad_out = self.layers[index].backward(grad_out)
         except Exception as error:
             reraise_with_context(error, f"Sequential[{index}] {describe(self.layers[index])}")
         return grad_out
+
+    @override
+    def backward_parameters(self, grad_out: Array) -> None:
+        if not self.layers:
+            return
+        grad_out = self._backward_to(grad_out, 1)
+        try:
+            self.layers[0].backward_parameters(grad_out)
+        except Exception as error:
+            reraise_with_context(error, f"Sequential[0] {describe(self.layers[0])}")
 
     def append(self, module: Module) -> Sequential:
         """Add ``module`` at the end and return self."""

@@ -67,7 +67,8 @@ class Dense(Module):
     @override
     def forward(self, x: Array) -> Array:
         w = self.weight.data
-        x = as_batch(x, "x", w.dtype)
+        if not (type(x) is np.ndarray and x.ndim == 2 and x.dtype == w.dtype):  # the common case is free
+            x = as_batch(x, "x", w.dtype)
         if x.shape[1] != self.in_features:
             raise ValueError(
                 f"{self!r} expected input with {self.in_features} features, got shape {fmt_shape(x.shape)}"
@@ -80,12 +81,22 @@ class Dense(Module):
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        x = self._cached(self._x)
-        self.weight.grad += x.T @ grad_out
-        if self.bias is not None:
-            self.bias.grad += grad_out.sum(axis=0)
+        self.backward_parameters(grad_out)
         grad_in: Array = grad_out @ self.weight.data.T
         return grad_in
+
+    @override
+    def backward_parameters(self, grad_out: Array) -> None:
+        x = self._cached(self._x)
+        self.weight.accumulate_matmul(x.T, grad_out)
+        if self.bias is not None:
+            self.bias.accumulate_sum(grad_out, axis=0)
+
+    @override
+    def zero_grad(self) -> None:
+        self.weight.zero_grad()
+        if self.bias is not None:
+            self.bias.zero_grad()
 
     @override
     def get_config(self) -> dict[str, Any]:

@@ -135,8 +135,8 @@ def class_indices(target: Any, n_classes: int, loss: str) -> Array:
             f"{loss}: 1-D target must hold integer class indices, got dtype {labels.dtype}; "
             "pass labels.astype(int) or one-hot rows"
         )
-    bad = labels[(labels < 0) | (labels >= n_classes)]
-    if bad.size:
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):  # two reductions, then detail
+        bad = labels[(labels < 0) | (labels >= n_classes)]
         raise ValueError(
             f"{loss}: class labels must be in [0, {n_classes}) for {n_classes} outputs, "
             f"got {sorted(set(bad.tolist()))[:10]}"
@@ -166,22 +166,32 @@ class CrossEntropyLoss(Loss):
         grad = z - m
         np.exp(grad, out=grad)
         total = grad.sum(axis=1, keepdims=True)
-        grad /= total
-        lse = (m + np.log(total))[:, 0]
+        lse = m + np.log(total)  # (batch, 1)
         if t.ndim == 1:
             if t.shape[0] != batch:
                 raise ValueError(f"CrossEntropyLoss: target has {t.shape[0]} labels for a batch of {batch}")
-            rows = np.arange(batch)
             labels = class_indices(t, k, "CrossEntropyLoss")
-            value = float(np.sum(lse - z[rows, labels])) / batch
-            grad[rows, labels] -= 1.0
+            rows = self._rows(batch)
+            value = (float(lse.sum()) - float(z[rows, labels].sum())) / batch
+            total *= batch
+            grad /= total  # softmax(z) / batch
+            grad[rows, labels] -= 1.0 / batch
         else:
             t = _paired_target(z, t, "CrossEntropyLoss")
-            value = float(np.sum(lse * t.sum(axis=1) - np.sum(t * z, axis=1))) / batch
-            grad -= t
-        grad /= batch
+            value = (float(np.vdot(lse[:, 0], t.sum(axis=1))) - float(np.vdot(t, z))) / batch
+            total *= batch
+            grad /= total
+            grad -= t / batch
         self._grad = grad
         return float(value)
+
+    def _rows(self, batch: int) -> Array:
+        """0..batch-1, kept between calls: the batch size rarely changes."""
+        rows: Array | None = getattr(self, "_row_index", None)
+        if rows is None or len(rows) != batch:
+            rows = np.arange(batch)
+            self._row_index = rows
+        return rows
 
 
 class BCEWithLogitsLoss(Loss):

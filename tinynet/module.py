@@ -26,18 +26,57 @@ class Parameter:
     """A trainable tensor: ``data`` and its accumulated gradient ``grad`` (same shape and dtype).
 
     ``regularize`` is True for weights and False for biases; regularizers only touch the former.
+
+    ``zero_grad()`` is lazy: it marks the gradient as zero, and the first layer product after it
+    is written straight into ``grad`` (``accumulate_matmul``, ``accumulate_sum``) instead of being
+    added to a buffer of zeros, which saves a pass over the weights and a weight-sized temporary
+    every step. Reading ``grad`` before that fills in the zeros, so ``grad`` always shows the
+    true value; only an array obtained from ``grad`` *before* ``zero_grad()`` is not cleared.
     """
 
-    __slots__ = ("data", "grad", "name", "regularize")
+    __slots__ = ("_grad", "_zeroed", "data", "name", "regularize")
 
     def __init__(self, data: Any, regularize: bool = True, name: str = "") -> None:
         array = np.array(data, copy=True)
         if array.dtype.kind != "f":
             array = array.astype(np.float64)
         self.data: Array = array
-        self.grad: Array = np.zeros_like(array)
+        self._grad: Array = np.zeros_like(array)
+        self._zeroed = False  # True: the gradient is zero though the buffer may still hold old values
         self.regularize = bool(regularize)
         self.name = name
+
+    @property
+    def grad(self) -> Array:
+        if self._zeroed:
+            self._grad.fill(0.0)
+            self._zeroed = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Array) -> None:
+        self._grad = value
+        self._zeroed = False
+
+    def zero_grad(self) -> None:
+        """Set the gradient to zero (lazily: see the class docstring)."""
+        self._zeroed = True
+
+    def accumulate_matmul(self, a: Array, b: Array) -> None:
+        """grad += a @ b, computed straight into the buffer when the gradient is zero."""
+        if self._zeroed:
+            np.matmul(a, b, out=self._grad)
+            self._zeroed = False
+        else:
+            self._grad += a @ b
+
+    def accumulate_sum(self, a: Array, axis: int) -> None:
+        """grad += a.sum(axis), reduced straight into the buffer when the gradient is zero."""
+        if self._zeroed:
+            np.add.reduce(a, axis=axis, out=self._grad)
+            self._zeroed = False
+        else:
+            self._grad += np.add.reduce(a, axis=axis)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -46,9 +85,6 @@ class Parameter:
     @property
     def size(self) -> int:
         return int(self.data.size)
-
-    def zero_grad(self) -> None:
-        self.grad.fill(0.0)
 
     def __repr__(self) -> str:
         return (
@@ -78,6 +114,16 @@ class Module:
     def backward(self, grad_out: Array) -> Array:
         """Return dL/dx for dL/dy = ``grad_out``; add parameter gradients into ``.grad``."""
         raise NotImplementedError(f"{type(self).__name__} must implement backward(grad_out)")
+
+    def backward_parameters(self, grad_out: Array) -> None:
+        """Accumulate the parameter gradients only, for when nobody reads dL/dx.
+
+        Training calls this on the whole model: the first layer's input gradient is never used,
+        and for a wide input it is the largest product of the step (Torch7 splits backward the
+        same way, into updateGradInput and accGradParameters). The default runs ``backward`` and
+        drops its result, so a custom layer needs nothing; ``Dense`` and the containers skip work.
+        """
+        self.backward(grad_out)
 
     def __call__(self, x: Any) -> Array:
         return self.forward(x)
@@ -149,8 +195,12 @@ class Module:
     # -- training state ------------------------------------------------------------------------
     def zero_grad(self) -> None:
         """Reset every parameter gradient to zero (in place)."""
-        for param in self.parameters():
-            param.grad.fill(0.0)
+        # one pass over the attributes, no names, no de-duplication (zeroing twice is harmless):
+        # this runs every training step
+        for value in vars(self).values():
+            for item in value if isinstance(value, (list, tuple)) else (value,):
+                if isinstance(item, (Parameter, Module)):
+                    item.zero_grad()
 
     def train(self, mode: bool = True) -> Self:
         """Put this module and its children in training mode (``mode=False``: eval mode)."""

@@ -60,7 +60,7 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         for param in self.params:
-            param.grad.fill(0.0)
+            param.zero_grad()
 
     def step(self) -> None:
         """Apply one update to every parameter from its current ``.grad``."""
@@ -157,6 +157,15 @@ class SGD(Optimizer):
             )
         if self.momentum != 0.0:
             self._allocate("momentum_buffer")
+
+    def step(self) -> None:
+        if self.momentum or self.weight_decay:
+            super().step()
+            return
+        self.t += 1
+        for param, scratch in zip(self.params, self._scratch, strict=True):  # plain SGD: p -= lr g
+            np.multiply(param.grad, self.lr, out=scratch)
+            param.data -= scratch
 
     def _update(self, p: Array, grad: Array, state: dict[str, Array], scratch: Array) -> None:
         g = self._decayed(p, grad, self.weight_decay, scratch)

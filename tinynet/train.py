@@ -27,7 +27,6 @@ from tinynet._checks import (
     check_int,
 )
 from tinynet.clip import Clipper, global_norm
-from tinynet.data import minibatch_indices
 from tinynet.losses import CrossEntropyLoss, Loss
 from tinynet.metrics import get_metric
 from tinynet.module import Module
@@ -388,16 +387,18 @@ def _run_epoch(
     """One pass over the data; returns the epoch's logs (loss, lr, grad_norm, train metrics)."""
     total_loss, total_norm, steps = 0.0, 0.0, 0
     snapshot = model.state_dict()  # the epoch's start: a fallback should a step leave non-finite weights
+    if generator is not None:  # one shuffled copy per epoch; the minibatches are then views of it
+        order = generator.permutation(len(x))
+        x, y = x[order], y[order]
     outputs: list[Array] = []
-    order: list[Array] = []
-    for step, index in enumerate(minibatch_indices(len(x), batch_size, generator)):
-        xb, yb = x[index], y[index]
+    for step, start in enumerate(range(0, len(x), batch_size)):
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
         pred = model(xb)
         value = loss(pred, yb)
         if regularizer is not None:
             value += regularizer.penalty(params)
         model.zero_grad()
-        model.backward(loss.backward())
+        model.backward_parameters(loss.backward())  # dL/dx of the data is never needed
         if regularizer is not None:
             regularizer.apply(params)
         try:
@@ -407,17 +408,16 @@ def _run_epoch(
         if not (math.isfinite(value) and math.isfinite(norm)):
             _diverged(model, snapshot, epoch, step, value, history)
         optimizer.step()
-        total_loss += value * len(index)
+        total_loss += value * len(xb)
         total_norm += norm
         steps += 1
         if named_metrics:
             outputs.append(pred)
-            order.append(index)
     logs = {"loss": total_loss / len(x), "lr": optimizer.lr, "grad_norm": total_norm / max(steps, 1)}
     if named_metrics:
-        pred_all, idx = np.concatenate(outputs), np.concatenate(order)
+        pred_all = np.concatenate(outputs)
         for name, metric in named_metrics:
-            logs[name] = float(metric(y[idx], pred_all))
+            logs[name] = float(metric(y, pred_all))
     return logs
 
 
