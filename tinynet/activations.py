@@ -137,7 +137,8 @@ class Tanh(Activation):
 def softmax(x: Array, axis: int = -1) -> Array:
     """exp(x - max x) / sum exp(x - max x) along ``axis``: stable for any finite x."""
     shifted: Array = x - x.max(axis=axis, keepdims=True)
-    np.exp(shifted, out=shifted)
+    with np.errstate(under="ignore"):  # far-below-max entries underflow to 0: the right answer
+        np.exp(shifted, out=shifted)
     shifted /= shifted.sum(axis=axis, keepdims=True)
     return shifted
 
@@ -214,7 +215,8 @@ class GELU(Module):
             slope: Array = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
         else:
             cdf = self._cached(self._t)
-            pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+            with np.errstate(under="ignore"):  # the density of a large |x| underflows to 0
+                pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
             slope = cdf + x * pdf
         grad_in: Array = grad_out * slope
         return grad_in
@@ -267,7 +269,8 @@ class Softplus(Module):
         x = as_float_input(x)
         self._x = x
         z = self.beta * x
-        y: Array = np.where(z > self.threshold, x, np.logaddexp(0.0, z) / self.beta)
+        with np.errstate(under="ignore"):  # log(1 + exp(z)) of a very negative z underflows to 0
+            y: Array = np.where(z > self.threshold, x, np.logaddexp(0.0, z) / self.beta)
         return y
 
     @override

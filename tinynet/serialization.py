@@ -161,6 +161,12 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, Array]]:
         raise ModelFileError(f"{path}: no such model file")
     if os.path.getsize(path) == 0:
         raise ModelFileError(f"{path}: the file is empty, not a tinynet model file")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic[:1] == b"\x80":  # the first byte of every pickle since protocol 2
+        raise ModelFileError(f"{path}: refused, the file is a pickle; nothing in it was run")
+    if magic != b"PK\x03\x04":
+        raise ModelFileError(f"{path}: not a tinynet model file (not an .npz archive)")
     try:
         # our own handle, so it is closed even when NumPy fails half-way through a damaged file
         with open(path, "rb") as handle:

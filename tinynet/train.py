@@ -8,7 +8,9 @@ model(x) -> loss(y_hat, y) -> model.zero_grad() -> model.backward(loss.backward(
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -245,6 +247,11 @@ def _check_labels(model: Module, x: Array, y: Array, loss: Loss) -> None:
             f"y must hold integer class indices for CrossEntropyLoss, got dtype {y.dtype}; "
             "pass y.astype(int) or one-hot rows"
         )
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise ValueError(
+            f"y holds a single class ({classes.tolist()}); training a classifier needs at least 2 classes"
+        )
     n_outputs = predict(model, x[:1]).shape[1]
     bad = np.unique(y[(y < 0) | (y >= n_outputs)])
     if bad.size:
@@ -325,43 +332,28 @@ def fit(
     if verbose:
         hooks.append(Progress(epochs))
 
-    params = model.parameters()
     history = History()
+    trainer = _Trainer(model, loss, optimizer, clipper, regularizer, named_metrics)
     model.train()
     for hook in hooks:
         hook.on_train_begin(model)
     try:
-        for epoch in range(epochs):
-            if schedule is not None:
-                optimizer.lr = schedule(epoch)
-            # overflow and NaN are detected after each step and raised as TrainingDivergedError,
-            # so NumPy's own warnings about them would only be noise
-            with np.errstate(over="ignore", invalid="ignore"):
-                logs = _run_epoch(
-                    model,
-                    xs,
-                    ys,
-                    loss,
-                    optimizer,
-                    params,
-                    batch_size,
-                    generator,
-                    clipper,
-                    regularizer,
-                    named_metrics,
-                    epoch,
-                    history,
-                )
-            if val is not None:
-                val_logs = evaluate(model, val[0], val[1], loss, metrics)
-                penalty = regularizer.penalty(params) if regularizer is not None else 0.0
-                logs["val_loss"] = val_logs.pop("loss") + penalty
-                logs.update((f"val_{name}", value) for name, value in val_logs.items())
-            history.record(logs)
-            stop = [hook.on_epoch_end(epoch, logs) for hook in hooks]
-            if any(stop):
-                history.stopped_epoch = epoch
-                break
+        with _DeferredInterrupt() as interrupt:
+            for epoch in range(epochs):
+                if schedule is not None:
+                    optimizer.lr = schedule(epoch)
+                logs = trainer.run_epoch(xs, ys, batch_size, generator, epoch, history, interrupt)
+                if val is not None:
+                    val_logs = evaluate(model, val[0], val[1], loss, metrics)
+                    logs["val_loss"] = val_logs.pop("loss") + trainer.penalty()
+                    logs.update((f"val_{name}", value) for name, value in val_logs.items())
+                history.record(logs)
+                if any([hook.on_epoch_end(epoch, logs) for hook in hooks]):
+                    history.stopped_epoch = epoch
+                    break
+    except KeyboardInterrupt as error:
+        error.history = history  # type: ignore[attr-defined]
+        raise
     finally:
         model.train()
     for hook in hooks:
@@ -369,56 +361,101 @@ def fit(
     return history
 
 
-def _run_epoch(
-    model: Module,
-    x: Array,
-    y: Array,
-    loss: Loss,
-    optimizer: Optimizer,
-    params: list[Any],
-    batch_size: int,
-    generator: np.random.Generator | None,
-    clipper: Clipper | None,
-    regularizer: Regularizer | None,
-    named_metrics: list[tuple[str, Metric]],
-    epoch: int,
-    history: History,
-) -> dict[str, float]:
-    """One pass over the data; returns the epoch's logs (loss, lr, grad_norm, train metrics)."""
-    total_loss, total_norm, steps = 0.0, 0.0, 0
-    snapshot = model.state_dict()  # the epoch's start: a fallback should a step leave non-finite weights
-    if generator is not None:  # one shuffled copy per epoch; the minibatches are then views of it
-        order = generator.permutation(len(x))
-        x, y = x[order], y[order]
-    outputs: list[Array] = []
-    for step, start in enumerate(range(0, len(x), batch_size)):
-        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-        pred = model(xb)
-        value = loss(pred, yb)
-        if regularizer is not None:
-            value += regularizer.penalty(params)
-        model.zero_grad()
-        model.backward_parameters(loss.backward())  # dL/dx of the data is never needed
-        if regularizer is not None:
-            regularizer.apply(params)
-        try:
-            norm = clipper(params) if clipper is not None else global_norm(params)
-        except FloatingPointError:
-            norm = math.inf
-        if not (math.isfinite(value) and math.isfinite(norm)):
-            _diverged(model, snapshot, epoch, step, value, history)
-        optimizer.step()
-        total_loss += value * len(xb)
-        total_norm += norm
-        steps += 1
-        if named_metrics:
-            outputs.append(pred)
-    logs = {"loss": total_loss / len(x), "lr": optimizer.lr, "grad_norm": total_norm / max(steps, 1)}
-    if named_metrics:
-        pred_all = np.concatenate(outputs)
-        for name, metric in named_metrics:
-            logs[name] = float(metric(y, pred_all))
-    return logs
+class _DeferredInterrupt:
+    """Hold Ctrl-C until the running step has finished, so the weights are never half-updated.
+
+    Inside the block, SIGINT only sets ``requested``; the loop raises ``KeyboardInterrupt`` at the
+    next step boundary. Outside the main thread (where signals cannot be caught) it does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class _Trainer:
+    """One epoch of minibatch steps in DESIGN.md's order, with divergence detection."""
+
+    def __init__(
+        self,
+        model: Module,
+        loss: Loss,
+        optimizer: Optimizer,
+        clipper: Clipper | None,
+        regularizer: Regularizer | None,
+        metrics: list[tuple[str, Metric]],
+    ) -> None:
+        self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.clipper, self.regularizer, self.metrics = clipper, regularizer, metrics
+        self.params = model.parameters()
+
+    def penalty(self) -> float:
+        return self.regularizer.penalty(self.params) if self.regularizer is not None else 0.0
+
+    def run_epoch(
+        self,
+        x: Array,
+        y: Array,
+        batch_size: int,
+        generator: np.random.Generator | None,
+        epoch: int,
+        history: History,
+        interrupt: _DeferredInterrupt,
+    ) -> dict[str, float]:
+        """One pass over the data; returns the epoch's logs (loss, lr, grad_norm, train metrics)."""
+        model, loss, params = self.model, self.loss, self.params
+        total_loss, total_norm, steps = 0.0, 0.0, 0
+        snapshot = model.state_dict()  # the epoch's start: a fallback should a step leave non-finite weights
+        if generator is not None:  # one shuffled copy per epoch; the minibatches are then views of it
+            order = generator.permutation(len(x))
+            x, y = x[order], y[order]
+        outputs: list[Array] = []
+        # overflow and NaN are detected after each step and raised as TrainingDivergedError,
+        # so NumPy's own warnings about them would only be noise
+        with np.errstate(over="ignore", invalid="ignore"):
+            for step, start in enumerate(range(0, len(x), batch_size)):
+                xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+                pred = model(xb)
+                value = loss(pred, yb) + self.penalty()
+                model.zero_grad()
+                model.backward_parameters(loss.backward())  # dL/dx of the data is never needed
+                if self.regularizer is not None:
+                    self.regularizer.apply(params)
+                try:
+                    norm = self.clipper(params) if self.clipper is not None else global_norm(params)
+                except FloatingPointError:
+                    norm = math.inf
+                if not (math.isfinite(value) and math.isfinite(norm)):
+                    _diverged(model, snapshot, epoch, step, value, history)
+                self.optimizer.step()
+                total_loss += value * len(xb)
+                total_norm += norm
+                steps += 1
+                if self.metrics:
+                    outputs.append(pred)
+                if interrupt.requested:
+                    raise KeyboardInterrupt(
+                        f"training interrupted after epoch {epoch + 1}, step {step + 1}; the model holds "
+                        "the weights of that step and the exception's .history the epochs before it"
+                    )
+        logs = {"loss": total_loss / len(x), "lr": self.optimizer.lr, "grad_norm": total_norm / max(steps, 1)}
+        if self.metrics:
+            pred_all = np.concatenate(outputs)
+            for name, metric in self.metrics:
+                logs[name] = float(metric(y, pred_all))
+        return logs
 
 
 def _diverged(
