@@ -274,7 +274,7 @@ FIT: list[Case] = [
         "wrong features",
         lambda: train(x=np.ones((6, 3))),
         ValueError,
-        r"Dense\(4 -> 5\) expected input with 4 features, got shape \(1, 3\)",
+        r"x of shape \(6, 3\) does not fit the model: Dense\(4 -> 5\) expected input with 4 features",
     ),
     (
         "zero rows",

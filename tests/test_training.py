@@ -230,7 +230,7 @@ def test_last_partial_batch_is_kept() -> None:
         batch_size=4,
         verbose=0,
     )
-    assert seen == [4, 4, 2]
+    assert seen == [1, 4, 4, 2]  # a one-sample probe checks model and loss before training
 
 
 @pytest.mark.parametrize(
@@ -246,6 +246,8 @@ def test_last_partial_batch_is_kept() -> None:
         ({"validation_split": -0.1}, "validation_split"),
         ({"y": np.array([0, 1, 5, -1])}, r"outside \[0, 3\).*\[-1, 5\]"),
         ({"x": np.ones(4)}, "2-D"),
+        ({"x": np.ones((4, 5))}, r"x of shape \(4, 5\) does not fit the model: Dense\(4 -> 16\)"),
+        ({"y": np.ones((4, 2))}, r"y of shape \(4, 2\) does not fit the model's output of shape \(4, 3\)"),
         ({"metrics": ["acuracy"]}, "valid names"),
         ({"early_stopping": tn.EarlyStopping()}, "no validation data"),
     ],

@@ -75,13 +75,19 @@ def _paired_target(pred: Array, target: Any, loss: str) -> Array:
     return t
 
 
+def _difference(pred: Any, target: Any, loss: str) -> Array:
+    """pred - target as a new array, after the shape checks of ``_paired_target``."""
+    p = _prediction(pred, loss)
+    diff: Array = p - _paired_target(p, target, loss)
+    return diff
+
+
 class MSELoss(Loss):
     """Mean squared error: L = mean((p - t)^2); dL/dp = 2 (p - t) / n, n = number of elements."""
 
     @override
     def forward(self, pred: Any, target: Any) -> float:
-        p = _prediction(pred, "MSELoss")
-        diff = p - _paired_target(p, target, "MSELoss")
+        diff = _difference(pred, target, "MSELoss")
         value = float(np.vdot(diff, diff)) / diff.size
         diff *= 2.0 / diff.size
         self._grad = diff
@@ -93,8 +99,7 @@ class MAELoss(Loss):
 
     @override
     def forward(self, pred: Any, target: Any) -> float:
-        p = _prediction(pred, "MAELoss")
-        diff = p - _paired_target(p, target, "MAELoss")
+        diff = _difference(pred, target, "MAELoss")
         value = float(np.abs(diff).sum()) / diff.size
         self._grad = np.sign(diff) / diff.size
         return value
@@ -113,8 +118,7 @@ class HuberLoss(Loss):
 
     @override
     def forward(self, pred: Any, target: Any) -> float:
-        p = _prediction(pred, "HuberLoss")
-        diff = p - _paired_target(p, target, "HuberLoss")
+        diff = _difference(pred, target, "HuberLoss")
         absolute = np.abs(diff)
         quadratic = np.minimum(absolute, self.delta)
         # 0.5 q^2 + delta (|d| - q) equals both branches of the piecewise definition

@@ -59,19 +59,25 @@ class _Norm(Module):
             )
         return array
 
-    def _affine(self, x_hat: Array) -> Array:
+    def _normalize(self, x: Array, mean: Array, var: Array) -> Array:
+        """x_hat = (x - mean) / sqrt(var + eps), cached with 1 / sqrt(var + eps); then the affine map."""
+        inv_std = 1.0 / np.sqrt(var + self.eps)
+        x_hat = (x - mean) * inv_std
+        self._x_hat, self._inv_std = x_hat, inv_std
         if self.weight is None or self.bias is None:
             return x_hat
         y: Array = x_hat * self.weight.data + self.bias.data
         return y
 
-    def _affine_backward(self, grad_out: Array, x_hat: Array) -> Array:
+    def _affine_backward(self, grad_out: Array) -> tuple[Array, Array, Array]:
+        """dL/dx_hat (accumulating dL/dgamma and dL/dbeta), and the cached x_hat and 1 / std."""
+        x_hat, inv_std = self._cached(self._x_hat), self._cached(self._inv_std)
         if self.weight is None or self.bias is None:
-            return grad_out
+            return grad_out, x_hat, inv_std
         self.weight.grad += (grad_out * x_hat).sum(axis=0)
         self.bias.grad += grad_out.sum(axis=0)
         grad_hat: Array = grad_out * self.weight.data
-        return grad_hat
+        return grad_hat, x_hat, inv_std
 
     def _dtype(self) -> Any:
         return self.weight.data.dtype if self.weight is not None else None
@@ -121,16 +127,11 @@ class BatchNorm1d(_Norm):
             self.running_var += self.momentum * var * (n / (n - 1))
         else:
             mean, var = self.running_mean, self.running_var
-        inv_std = 1.0 / np.sqrt(var + self.eps)
-        x_hat = (x - mean) * inv_std
-        self._x_hat, self._inv_std = x_hat, inv_std
-        return self._affine(x_hat)
+        return self._normalize(x, mean, var)
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        x_hat = self._cached(self._x_hat)
-        inv_std = self._cached(self._inv_std)
-        grad_hat = self._affine_backward(grad_out, x_hat)
+        grad_hat, x_hat, inv_std = self._affine_backward(grad_out)
         if not self.training:  # the statistics are constants in eval mode
             grad_in: Array = grad_hat * inv_std
             return grad_in
@@ -168,16 +169,11 @@ class LayerNorm(_Norm):
         x = self._input(x, self._dtype())  # without parameters the input's float dtype is kept
         mean = x.mean(axis=1, keepdims=True)
         var = x.var(axis=1, keepdims=True)
-        inv_std = 1.0 / np.sqrt(var + self.eps)
-        x_hat = (x - mean) * inv_std
-        self._x_hat, self._inv_std = x_hat, inv_std
-        return self._affine(x_hat)
+        return self._normalize(x, mean, var)
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        x_hat = self._cached(self._x_hat)
-        inv_std = self._cached(self._inv_std)
-        grad_hat = self._affine_backward(grad_out, x_hat)
+        grad_hat, x_hat, inv_std = self._affine_backward(grad_out)
         return _normalized_grad(grad_hat, x_hat, inv_std, axis=1)
 
     @override

@@ -27,6 +27,7 @@ from tinynet._checks import (
     check_finite,
     check_float,
     check_int,
+    fmt_shape,
 )
 from tinynet.clip import Clipper, global_norm
 from tinynet.losses import CrossEntropyLoss, Loss
@@ -238,10 +239,27 @@ def _check_data(x: Any, y: Any, prefix: str = "") -> tuple[Array, Array]:
     return xs, ys
 
 
-def _check_labels(model: Module, x: Array, y: Array, loss: Loss) -> None:
+def _probe(model: Module, x: Array, y: Array, loss: Loss) -> None:
+    """Run one sample through the model and the loss before any training, to fail early and clearly."""
+    try:
+        out = predict(model, x[:1])
+    except (ValueError, TypeError) as error:
+        kind = ValueError if isinstance(error, ValueError) else TypeError
+        raise kind(f"x of shape {fmt_shape(x.shape)} does not fit the model: {error}") from None
+    if isinstance(loss, CrossEntropyLoss) and y.ndim == 1:
+        _check_labels(y, out.shape[1])
+    try:
+        loss(out, y[:1])
+    except (ValueError, TypeError) as error:
+        kind = ValueError if isinstance(error, ValueError) else TypeError
+        raise kind(
+            f"y of shape {fmt_shape(y.shape)} does not fit the model's output of shape "
+            f"{fmt_shape((len(x), *out.shape[1:]))} for {type(loss).__name__}: {error}"
+        ) from None
+
+
+def _check_labels(y: Array, n_outputs: int) -> None:
     """Class indices for CrossEntropyLoss must lie in [0, n_outputs): list the bad ones up front."""
-    if not isinstance(loss, CrossEntropyLoss) or y.ndim != 1:
-        return
     if y.dtype.kind not in "iu":
         raise TypeError(
             f"y must hold integer class indices for CrossEntropyLoss, got dtype {y.dtype}; "
@@ -252,8 +270,7 @@ def _check_labels(model: Module, x: Array, y: Array, loss: Loss) -> None:
         raise ValueError(
             f"y holds a single class ({classes.tolist()}); training a classifier needs at least 2 classes"
         )
-    n_outputs = predict(model, x[:1]).shape[1]
-    bad = np.unique(y[(y < 0) | (y >= n_outputs)])
+    bad = classes[(classes < 0) | (classes >= n_outputs)]
     if bad.size:
         raise ValueError(
             f"y holds class labels outside [0, {n_outputs}) for a model with {n_outputs} outputs: "
@@ -318,7 +335,7 @@ def fit(
                 f"validation samples out of {len(xs)}; both must be at least 1"
             )
         xs, ys, val = xs[:-n_val], ys[:-n_val], (xs[-n_val:], ys[-n_val:])
-    _check_labels(model, xs, ys, loss)
+    _probe(model, xs, ys, loss)
     named_metrics = [get_metric(m) for m in metrics]
     generator = as_generator(rng) if shuffle else None
     hooks: list[Callback] = list(callbacks)
