@@ -32,7 +32,12 @@ def test_wheel_installs_and_loads_bundled_data(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = next(archive.read(n).decode() for n in names if n.endswith("METADATA"))
-    assert {"tinynet/py.typed", "tinynet/datasets/data/iris.csv", "tinynet/datasets/data/README.md"} <= names
+    assert {
+        "tinynet/py.typed",
+        "tinynet/datasets/data/iris.csv",
+        "tinynet/datasets/data/README.md",
+        "tinynet/cli/train.py",
+    } <= names
     runtime = sorted(
         line.split(":", 1)[1].split(">")[0].split(";")[0].strip()
         for line in metadata.splitlines()

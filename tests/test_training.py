@@ -179,7 +179,7 @@ def test_clipper_and_regularizer_enter_the_loop() -> None:
 
 def test_progress_output_is_plain_lines_when_not_a_tty() -> None:
     stream = io.StringIO()
-    progress = tn.train.Progress(3, stream)
+    progress = tn.Progress(3, stream)
     progress.on_train_begin(iris_model())
     for epoch in range(3):
         progress.on_epoch_end(epoch, {"loss": 1.0, "val_loss": 2.0, "lr": 0.1})

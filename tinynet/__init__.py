@@ -4,8 +4,9 @@ Modules compute ``forward`` and ``backward`` by hand and compose in containers; 
 driven by small pluggable objects (Loss, Optimizer, Schedule, Clipper, Regularizer).
 """
 
-from tinynet import clip, data, datasets, init, metrics, optim, regularizers, schedules
+from tinynet import callbacks, clip, data, datasets, init, metrics, optim, regularizers, schedules
 from tinynet.activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from tinynet.callbacks import Callback, EarlyStopping, History, Progress
 from tinynet.clip import ClipGlobalNorm, ClipNorm, Clipper, ClipValue
 from tinynet.containers import Concat, Residual, Sequential
 from tinynet.datasets import load_csv
@@ -34,9 +35,6 @@ from tinynet.schedules import (
 )
 from tinynet.serialization import ModelFileError, load, register_module, save
 from tinynet.train import (
-    Callback,
-    EarlyStopping,
-    History,
     TrainingDivergedError,
     evaluate,
     fit,
@@ -86,6 +84,7 @@ __all__ = [
     "Module",
     "Optimizer",
     "Parameter",
+    "Progress",
     "RMSprop",
     "ReLU",
     "Regularizer",
@@ -100,6 +99,7 @@ __all__ = [
     "TrainingDivergedError",
     "Warmup",
     "__version__",
+    "callbacks",
     "clip",
     "data",
     "datasets",

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from tinynet._checks import Array
+from tinynet.callbacks import History
 from tinynet.serialization import atomic_write_bytes
-from tinynet.train import History
 
 INSTALL_HINT = "pip install 'tinynet[plot]'"
 

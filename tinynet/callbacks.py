@@ -1,0 +1,175 @@
+"""Training records and hooks: ``History``, ``Callback``, ``EarlyStopping`` and ``Progress``."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from tinynet._checks import Array, check_float, check_int
+from tinynet.module import Module
+
+
+@dataclass
+class History:
+    """Per-epoch records of a ``fit`` run (JSON-able through ``to_dict``).
+
+    ``loss`` includes the regularization penalty; ``grad_norm`` is the mean over the epoch's steps
+    of the global gradient norm before clipping; ``metrics`` maps names such as ``"accuracy"`` and
+    ``"val_accuracy"`` to lists. ``best_epoch`` is the epoch early stopping restored (or None).
+    """
+
+    loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    grad_norm: list[float] = field(default_factory=list)
+    metrics: dict[str, list[float]] = field(default_factory=dict)
+    best_epoch: int | None = None
+    stopped_epoch: int | None = None
+
+    @property
+    def epochs(self) -> int:
+        return len(self.loss)
+
+    def __getitem__(self, key: str) -> list[float]:
+        if key in ("loss", "val_loss", "lr", "grad_norm"):
+            values: list[float] = getattr(self, key)
+            return values
+        if key in self.metrics:
+            return self.metrics[key]
+        raise KeyError(f"History has no {key!r}; available: {self.keys()}")
+
+    def keys(self) -> list[str]:
+        base = ["loss", "lr", "grad_norm"] + (["val_loss"] if self.val_loss else [])
+        return base + list(self.metrics)
+
+    def record(self, logs: dict[str, float]) -> None:
+        for key, value in logs.items():
+            if key in ("loss", "val_loss", "lr", "grad_norm"):
+                getattr(self, key).append(value)
+            else:
+                self.metrics.setdefault(key, []).append(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "loss": self.loss,
+            "val_loss": self.val_loss,
+            "lr": self.lr,
+            "grad_norm": self.grad_norm,
+            "metrics": self.metrics,
+            "best_epoch": self.best_epoch,
+            "stopped_epoch": self.stopped_epoch,
+        }
+
+
+class Callback:
+    """Hooks into ``fit``. ``on_epoch_end`` returning True stops training after that epoch."""
+
+    def on_train_begin(self, model: Module) -> None:
+        """Called once before the first epoch."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
+        """Called after each epoch with that epoch's ``logs`` (loss, val_loss, lr, metrics)."""
+        return None
+
+    def on_train_end(self, model: Module, history: History) -> None:
+        """Called once after the last epoch, also after an early stop."""
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    With ``restore_best`` the best epoch's weights are put back at the end of training, also when
+    training ends by reaching ``epochs``. ``mode`` "auto" maximizes accuracy-like metrics
+    (accuracy, precision, recall, f1, r2) and minimizes everything else.
+    """
+
+    MAXIMIZED = ("accuracy", "precision", "recall", "f1", "r2")
+
+    def __init__(
+        self,
+        patience: int = 10,
+        min_delta: float = 0.0,
+        monitor: str = "val_loss",
+        restore_best: bool = True,
+        mode: str = "auto",
+    ) -> None:
+        self.patience = check_int(patience, "patience", minimum=0)
+        self.min_delta = check_float(min_delta, "min_delta", low=0.0)
+        self.monitor = monitor
+        self.restore_best = bool(restore_best)
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be one of ['auto', 'min', 'max'], got {mode!r}")
+        if mode == "auto":
+            mode = "max" if monitor.removeprefix("val_") in self.MAXIMIZED else "min"
+        self.mode = mode
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self._best_state: dict[str, Array] | None = None
+        self._model: Module | None = None
+        self._wait = 0
+
+    def on_train_begin(self, model: Module) -> None:
+        self._model = model
+        self.best, self.best_epoch, self._best_state, self._wait = None, None, None, 0
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
+        if self.monitor not in logs:
+            raise ValueError(
+                f"EarlyStopping: monitor {self.monitor!r} is not logged; available: {sorted(logs)}"
+            )
+        value = logs[self.monitor]
+        if math.isfinite(value) and self._improved(value):
+            self.best, self.best_epoch, self._wait = value, epoch, 0
+            if self.restore_best and self._model is not None:
+                self._best_state = self._model.state_dict()
+            return False
+        self._wait += 1
+        return self._wait >= self.patience
+
+    def on_train_end(self, model: Module, history: History) -> None:
+        history.best_epoch = self.best_epoch
+        if self.restore_best and self._best_state is not None:
+            model.load_state_dict(self._best_state)
+
+
+class Progress(Callback):
+    """One progress line per epoch: rewritten in place on a terminal, plain lines otherwise."""
+
+    def __init__(self, epochs: int, stream: TextIO | None = None, live: bool | None = None) -> None:
+        self.epochs = epochs
+        self.stream = stream if stream is not None else sys.stdout
+        is_tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.live = is_tty if live is None else live and is_tty
+        self.start = time.perf_counter()
+
+    def on_train_begin(self, model: Module) -> None:
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / (epoch + 1) * (self.epochs - epoch - 1)
+        parts = [f"epoch {epoch + 1:>{len(str(self.epochs))}}/{self.epochs}", f"loss {logs['loss']:.4f}"]
+        if "val_loss" in logs:
+            parts.append(f"val_loss {logs['val_loss']:.4f}")
+        parts += [f"lr {logs['lr']:.3g}", f"{elapsed:.1f}s", f"ETA {eta:.1f}s"]
+        line = "  ".join(parts)
+        if self.live:
+            self.stream.write("\r" + line + "\x1b[K")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def on_train_end(self, model: Module, history: History) -> None:
+        if self.live:
+            self.stream.write("\n")
+            self.stream.flush()
