@@ -298,3 +298,19 @@ def test_backward_parameters_equals_backward_for_every_case() -> None:
         b.backward_parameters(g)
         for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters(), strict=True):
             np.testing.assert_allclose(p.grad, q.grad, rtol=1e-13, err_msg=f"{name} {n}")
+
+
+def test_load_state_dict_copies_in_place_and_is_all_or_nothing() -> None:
+    model = mlp()
+    weight = model.parameters()[0].data
+    state = mlp().state_dict()
+    state["0.weight"] = state["0.weight"] + 1.0
+    model.load_state_dict(state)
+    assert model.parameters()[0].data is weight, "references to .data stay valid"
+    np.testing.assert_array_equal(weight, state["0.weight"])
+    broken = dict(state, **{"2.bias": np.array(["a", "b", "c"])})
+    before = model.state_dict()
+    with pytest.raises(ValueError, match=r"non-numeric values \[2\.bias"):
+        model.load_state_dict(broken)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])

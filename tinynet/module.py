@@ -244,20 +244,21 @@ class Module:
         """
         if not isinstance(state, dict):
             raise TypeError(f"state must be a dict of arrays, got {type(state).__name__}")
-        targets: dict[str, tuple[Module | Parameter, str, Array]] = {}
-        for name, param in self.named_parameters():
-            targets[name] = (param, "data", param.data)
-        for module_name, module in self._named_modules():
-            for buffer in module.buffers:
-                targets[module_name + buffer] = (module, buffer, getattr(module, buffer))
+        targets = {name: param.data for name, param in self.named_parameters()}
+        targets.update(self.named_buffers())
         missing = [name for name in targets if name not in state]
         unexpected = [name for name in state if name not in targets]
         mismatched = [
             f"{name}: expected {fmt_shape(target.shape)}, got {fmt_shape(np.shape(state[name]))}"
-            for name, (_, _, target) in targets.items()
+            for name, target in targets.items()
             if name in state and np.shape(state[name]) != target.shape
         ]
-        if missing or unexpected or mismatched:
+        not_numeric = [
+            f"{name} (dtype {np.asarray(state[name]).dtype})"
+            for name in targets
+            if name in state and np.asarray(state[name]).dtype.kind not in "fiub"
+        ]
+        if missing or unexpected or mismatched or not_numeric:
             problems = []
             if missing:
                 problems.append(f"missing keys {missing}")
@@ -265,14 +266,13 @@ class Module:
                 problems.append(f"unexpected keys {unexpected}")
             if mismatched:
                 problems.append("shape mismatches [" + "; ".join(mismatched) + "]")
+            if not_numeric:
+                problems.append("non-numeric values [" + "; ".join(not_numeric) + "]")
             raise ValueError(
                 f"load_state_dict: state does not fit {type(self).__name__}: " + ", ".join(problems)
             )
-        for name, (owner, attr, target) in targets.items():
-            value = np.asarray(state[name])
-            if value.dtype.kind not in "fiub":
-                raise TypeError(f"load_state_dict: {name} must be numeric, got dtype {value.dtype}")
-            setattr(owner, attr, value.astype(target.dtype, copy=True))
+        for name, target in targets.items():  # in place: references to .data stay valid
+            np.copyto(target, np.asarray(state[name]), casting="unsafe")
 
     def _named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         yield prefix, self

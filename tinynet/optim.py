@@ -16,6 +16,7 @@ allocates almost nothing. With g = grad + weight_decay * p (L2 added to the grad
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -80,7 +81,9 @@ class Optimizer:
         return scratch
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"lr": self.lr}
+        """The constructor's arguments (but ``params``) with their current values."""
+        names = inspect.signature(type(self).__init__).parameters
+        return {name: getattr(self, name) for name in names if name not in ("self", "params")}
 
     def state_dict(self) -> dict[str, Any]:
         """Hyperparameters, step count and copies of every state buffer, for resuming."""
@@ -180,15 +183,6 @@ class SGD(Optimizer):
         np.multiply(g, self.lr, out=scratch)
         p -= scratch
 
-    def hyperparameters(self) -> dict[str, Any]:
-        return {
-            "lr": self.lr,
-            "momentum": self.momentum,
-            "dampening": self.dampening,
-            "nesterov": self.nesterov,
-            "weight_decay": self.weight_decay,
-        }
-
 
 class Adam(Optimizer):
     """Adam (Kingma and Ba, 2015) with L2 ``weight_decay`` and ``amsgrad``, as ``torch.optim.Adam``."""
@@ -232,15 +226,6 @@ class Adam(Optimizer):
         np.divide(m, scratch, out=scratch)
         scratch *= self.lr / bias1
         p -= scratch
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {
-            "lr": self.lr,
-            "betas": self.betas,
-            "eps": self.eps,
-            "weight_decay": self.weight_decay,
-            "amsgrad": self.amsgrad,
-        }
 
 
 class AdamW(Adam):
@@ -314,16 +299,6 @@ class RMSprop(Optimizer):
             scratch *= self.lr
         p -= scratch
 
-    def hyperparameters(self) -> dict[str, Any]:
-        return {
-            "lr": self.lr,
-            "alpha": self.alpha,
-            "eps": self.eps,
-            "weight_decay": self.weight_decay,
-            "momentum": self.momentum,
-            "centered": self.centered,
-        }
-
 
 class Adagrad(Optimizer):
     """Adagrad (Duchi et al., 2011), as ``torch.optim.Adagrad`` (initial accumulator 0)."""
@@ -352,9 +327,6 @@ class Adagrad(Optimizer):
         np.divide(g, denom, out=scratch)
         scratch *= clr
         p -= scratch
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {"lr": self.lr, "lr_decay": self.lr_decay, "weight_decay": self.weight_decay, "eps": self.eps}
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
