@@ -130,11 +130,9 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
         f"{output} output, {args.weight_init} init, {args.optimizer} lr={args.learning_rate} "
         f"decay={args.decay_rate}, {body.num_parameters()} parameters"
     )
-    progress = (
-        None if args.quiet else tn.Progress(args.epochs, out, live=None if not args.show_loss else False)
-    )
-    if progress is not None and not (progress.live or args.show_loss):
-        progress = None  # plain per-epoch lines only with --show_loss
+    # --show_loss prints a plain line per epoch; otherwise one live line, on a terminal only
+    progress = tn.Progress(args.epochs, out, live=not args.show_loss)
+    show_progress = not args.quiet and (args.show_loss or progress.live)
     start = time.perf_counter()
     history = tn.fit(
         body,
@@ -150,7 +148,7 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
         regularizer=regularizer,
         validation_split=args.validation_split if args.patience else 0.0,
         early_stopping=tn.EarlyStopping(patience=args.patience) if args.patience else None,
-        callbacks=[progress] if progress is not None else [],
+        callbacks=[progress] if show_progress else [],
         verbose=0,
     )
     stopped = (
