@@ -18,6 +18,11 @@ import tinynet as tn
 from tinynet.cli import main
 
 
+def words(text: str) -> list[str]:
+    """Command-line words from one string, so long argument lists stay readable."""
+    return text.split()
+
+
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     out = io.StringIO()
     code = main(args, out=out)
@@ -33,21 +38,7 @@ def assert_png(path: Path) -> None:
 
 def test_iris_seed_command_reaches_its_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(
-        [
-            "train",
-            "-t",
-            "classification",
-            "-d",
-            "iris",
-            "-l",
-            "16",
-            "8",
-            "--output_dir",
-            str(tmp_path),
-            "-wf",
-            "2",
-            "3",
-        ],
+        [*words("train -t classification -d iris -l 16 8 --output_dir"), str(tmp_path), *words("-wf 2 3")],
         capsys,
     )
     assert code == 0, err
@@ -68,18 +59,9 @@ def test_iris_seed_command_reaches_its_target(tmp_path: Path, capsys: pytest.Cap
 def test_diabetes_seed_command_reaches_its_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(
         [
-            "train",
-            "-t",
-            "regression",
-            "-d",
-            "diabetes",
-            "-l",
-            "32",
-            "16",
-            "--output_dir",
+            *words("train -t regression -d diabetes -l 32 16 --output_dir"),
             str(tmp_path),
-            "-en",
-            "_run1",
+            *words("-en _run1"),
         ],
         capsys,
     )
@@ -98,54 +80,13 @@ def test_diabetes_seed_command_reaches_its_target(tmp_path: Path, capsys: pytest
 def test_every_seed_flag_and_alias_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(
         [
-            "train",
-            "--task",
-            "classification",
-            "--dataset",
-            "iris",
-            "--layers",
-            "8",
-            "--activation",
-            "tanh",
-            "-decay",
-            "0.1",
-            "-lr",
-            "0.05",
-            "--l1",
-            "0.001",
-            "--l2",
-            "0.001",
-            "-o",
-            "linear",
-            "-wi",
-            "xavier",
-            "-e",
-            "5",
-            "-ts",
-            "0.3",
-            "-s",
-            "1",
-            "-en",
-            "x",
-            "-wf",
-            "0",
-            "--show_loss",
-            "--batch-size",
-            "8",
-            "--optimizer",
-            "adam",
-            "--clip",
-            "1.0",
-            "--patience",
-            "0",
-            "--output-dir",
+            *words(
+                "train --task classification --dataset iris --layers 8 --activation tanh -decay 0.1 "
+                "-lr 0.05 --l1 0.001 --l2 0.001 -o linear -wi xavier -e 5 -ts 0.3 -s 1 -en x -wf 0 "
+                "--show_loss --batch-size 8 --optimizer adam --clip 1.0 --patience 0 --output-dir"
+            ),
             str(tmp_path),
-            "--learning-rate",
-            "0.02",
-            "--weight-init",
-            "random",
-            "--dtype",
-            "float32",
+            *words("--learning-rate 0.02 --weight-init random --dtype float32"),
         ],
         capsys,
     )
@@ -160,21 +101,11 @@ def test_every_seed_flag_and_alias_is_accepted(tmp_path: Path, capsys: pytest.Ca
 def test_dropout_and_norm_flags(norm: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(
         [
-            "train",
-            "-t",
-            "classification",
-            "-d",
-            "iris",
-            "-l",
-            "16",
-            "8",
-            "--norm",
+            *words("train -t classification -d iris -l 16 8 --norm"),
             norm,
-            "--dropout",
-            "0.1",
-            "--output_dir",
+            *words("--dropout 0.1 --output_dir"),
             str(tmp_path),
-            "-q",
+            *words("-q"),
         ],
         capsys,
     )
@@ -199,20 +130,11 @@ def test_csv_dataset_with_target_column(tmp_path: Path, capsys: pytest.CaptureFi
     )
     code, out, err = run(
         [
-            "train",
-            "-t",
-            "classification",
-            "-d",
+            *words("train -t classification -d"),
             str(path),
-            "--target",
-            "label",
-            "-l",
-            "8",
-            "-e",
-            "30",
-            "--output_dir",
+            *words("--target label -l 8 -e 30 --output_dir"),
             str(tmp_path / "out"),
-            "-q",
+            *words("-q"),
         ],
         capsys,
     )
@@ -232,20 +154,7 @@ def test_csv_dataset_with_target_column(tmp_path: Path, capsys: pytest.CaptureFi
 def test_predict_regression_in_original_units(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (
         run(
-            [
-                "train",
-                "-t",
-                "regression",
-                "-d",
-                "diabetes",
-                "-l",
-                "8",
-                "-e",
-                "5",
-                "--output_dir",
-                str(tmp_path),
-                "-q",
-            ],
+            [*words("train -t regression -d diabetes -l 8 -e 5 --output_dir"), str(tmp_path), *words("-q")],
             capsys,
         )[0]
         == 0
@@ -268,20 +177,7 @@ def test_summary_and_gradcheck(tmp_path: Path, capsys: pytest.CaptureFixture[str
     code, out, _ = run(["summary", "-l", "5", "--inputs", "3", "--outputs", "2"], capsys)
     assert code == 0 and "(-1, 2)" in out
     run(
-        [
-            "train",
-            "-t",
-            "classification",
-            "-d",
-            "iris",
-            "-l",
-            "4",
-            "-e",
-            "2",
-            "--output_dir",
-            str(tmp_path),
-            "-q",
-        ],
+        [*words("train -t classification -d iris -l 4 -e 2 --output_dir"), str(tmp_path), *words("-q")],
         capsys,
     )
     code, out, _ = run(["summary", "--model", str(tmp_path / "model.npz")], capsys)
