@@ -121,11 +121,17 @@ def test_split_sizes_and_reproducibility() -> None:
 
 
 @pytest.mark.parametrize(
-    ("test_size", "match"),
-    [(0.0, r"\(0, 1\)"), (1.0, r"\(0, 1\)"), (10, "both sides"), (0, "both sides"), ("a", "test_size")],
+    ("test_size", "error", "match"),
+    [
+        (0.0, ValueError, r"\(0, 1\)"),
+        (1.0, ValueError, r"\(0, 1\)"),
+        (10, ValueError, "both sides"),
+        (0, ValueError, "both sides"),
+        ("a", TypeError, "test_size"),
+    ],
 )
-def test_split_errors(test_size: Any, match: str) -> None:
-    with pytest.raises((ValueError, TypeError), match=match):
+def test_split_errors(test_size: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
         train_test_split(np.zeros((10, 1)), np.zeros(10), test_size)
 
 

@@ -25,8 +25,7 @@ def _module_params() -> list[Any]:
 @pytest.mark.parametrize(("factory", "shape"), _module_params())
 def test_module_gradients(factory: Callable[[], tn.Module], shape: tuple[int, ...]) -> None:
     rng = np.random.default_rng(0)
-    report = tn.gradcheck(factory(), away_from_kink(shape, rng), rng=1)
-    assert report.passed
+    report = tn.gradcheck(factory(), away_from_kink(shape, rng), rng=1)  # raises GradcheckError on failure
     assert report.max_rel_error < 1e-5
     module = factory()
     assert {c.name for c in report.checks} == {"input", *(n for n, _ in module.named_parameters())}
@@ -35,15 +34,18 @@ def test_module_gradients(factory: Callable[[], tn.Module], shape: tuple[int, ..
 @pytest.mark.parametrize(("factory", "make"), [pytest.param(f, m, id=n) for n, f, m in LOSS_CASES])
 def test_loss_gradients(factory: Callable[[], tn.Loss], make: Callable[[np.random.Generator], Any]) -> None:
     pred, target = make(np.random.default_rng(0))
-    report = tn.gradcheck_loss(factory(), pred, target)
-    assert report.passed
+    report = tn.gradcheck_loss(factory(), pred, target)  # raises GradcheckError on failure
+    assert report.max_rel_error < 1e-5
 
 
 def _exported(base: type) -> set[type]:
     return {
         obj
         for name in tn.__all__
-        if isinstance(obj := getattr(tn, name), type) and issubclass(obj, base) and obj is not base
+        if isinstance(obj := getattr(tn, name), type)
+        and issubclass(obj, base)
+        and obj is not base
+        and obj.forward is not base.forward  # an abstract base such as Container computes nothing
     }
 
 

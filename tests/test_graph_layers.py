@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support import require
 
 import tinynet as tn
 from tinynet.cases import MODULE_CASES
@@ -36,7 +37,7 @@ def test_batchnorm_matches_numpy_reference_in_both_modes() -> None:
 
 
 def test_batchnorm_matches_pytorch() -> None:
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     rng = np.random.default_rng(1)
     ours, theirs = tn.BatchNorm1d(4), torch.nn.BatchNorm1d(4).double()
     for _ in range(3):
@@ -78,7 +79,7 @@ def test_new_activations_match_formulas(module: tn.Module, reference: Any) -> No
 
 
 def test_gelu_and_softplus_match_pytorch() -> None:
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     x = np.linspace(-6, 6, 25).reshape(1, -1)
     t = torch.from_numpy(x)
     np.testing.assert_allclose(tn.GELU()(x), torch.nn.functional.gelu(t).numpy(), rtol=1e-12, atol=1e-15)

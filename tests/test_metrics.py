@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support import require
 
 from tinynet import metrics as m
 
@@ -77,7 +78,7 @@ def test_random_data_against_numpy_formulas() -> None:
 
 @pytest.mark.parametrize("average", ["macro", "micro", "weighted"])
 def test_matches_scikit_learn(average: str) -> None:
-    sk = pytest.importorskip("sklearn.metrics")
+    sk = require("sklearn.metrics")
     rng = np.random.default_rng(1)
     for _ in range(20):
         t, q = rng.integers(0, 5, 50), rng.integers(0, 5, 50)

@@ -141,22 +141,23 @@ def test_non_numeric_input_raises_type_error(bad: Array) -> None:
 
 
 @pytest.mark.parametrize(
-    ("make", "match"),
+    ("make", "error", "match"),
     [
-        (lambda: tn.Dense(0, 2), "in_features"),
-        (lambda: tn.Dense(2, -1), "out_features"),
-        (lambda: tn.Dense(2.0, 3), "in_features"),
-        (lambda: tn.Dense(2, 3, init="kaiming"), r"init must be one of .*'he'"),
-        (lambda: tn.Dense(2, 3, dtype=np.int32), "dtype"),
-        (lambda: tn.Dense(2, 3, rng="seed"), "rng"),
-        (lambda: tn.LeakyReLU(-0.1), "negative_slope"),
-        (lambda: tn.LeakyReLU(float("nan")), "negative_slope"),
-        (lambda: tn.HuberLoss(0.0), "delta"),
+        (lambda: tn.Dense(0, 2), ValueError, "in_features"),
+        (lambda: tn.Dense(2, -1), ValueError, "out_features"),
+        (lambda: tn.Dense(2.0, 3), TypeError, "in_features"),
+        (lambda: tn.Dense(2, 3, init="kaiming"), ValueError, r"init must be one of .*'he'"),
+        (lambda: tn.Dense(2, 3, dtype=np.int32), TypeError, "dtype"),
+        (lambda: tn.Dense(2, 3, rng="seed"), TypeError, "rng"),
+        (lambda: tn.LeakyReLU(-0.1), ValueError, "negative_slope"),
+        (lambda: tn.LeakyReLU(float("nan")), ValueError, "negative_slope"),
+        (lambda: tn.HuberLoss(0.0), ValueError, "delta"),
     ],
 )
-def test_invalid_constructor_arguments_raise(make: Any, match: str) -> None:
-    with pytest.raises((ValueError, TypeError), match=match):
+def test_invalid_constructor_arguments_raise(make: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match) as info:
         make()
+    assert type(info.value) is error
 
 
 def test_custom_initializer_callable() -> None:

@@ -158,8 +158,25 @@ def test_damaged_model_files_raise_only_model_file_error(
 
 
 @SETTINGS
+@given(
+    hnp.arrays(np.float64, st.tuples(st.integers(1, 8), st.integers(1, 4)), elements=finite),
+    st.lists(st.sampled_from(["a", "b", "c"]), min_size=8, max_size=8),
+    st.sampled_from([",", ";", "\t"]),
+)
+def test_generated_tables_load_exactly(x: Any, labels: list[str], delimiter: str) -> None:
+    """The positive side of the CSV property: any well-formed table loads to exactly its values."""
+    header = delimiter.join([*(f"f{j}" for j in range(x.shape[1])), "label"])
+    lines = [delimiter.join([*(repr(float(v)) for v in row), labels[i]]) for i, row in enumerate(x)]
+    dataset = parse_csv("\n".join([header, *lines]) + "\n", "generated.csv", delimiter=delimiter)
+    np.testing.assert_array_equal(dataset.x, x)
+    assert dataset.target_names is not None
+    assert [dataset.target_names[i] for i in dataset.y] == labels[: len(x)]
+
+
+@SETTINGS
 @given(st.text(alphabet=st.sampled_from(list('ab,;1-.5e\n x"NA')), max_size=120), st.sampled_from([",", ";"]))
 def test_random_csv_text_loads_or_raises_value_error(text: str, delimiter: str) -> None:
+    """Any text: a table or a ValueError, never another exception (the positive side is tested above)."""
     try:
         dataset = parse_csv(text, "random.csv", delimiter=delimiter)
     except ValueError:

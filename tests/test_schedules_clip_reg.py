@@ -47,22 +47,23 @@ def test_cosine_reaches_min_lr_at_total_and_after() -> None:
 
 
 @pytest.mark.parametrize(
-    ("make", "match"),
+    ("make", "error", "match"),
     [
-        (lambda: tn.Constant(0), "lr"),
-        (lambda: tn.InverseTimeDecay(0.1, -1), "decay_rate"),
-        (lambda: tn.ExponentialDecay(0.1, 1.5), "gamma"),
-        (lambda: tn.StepDecay(0.1, 0), "step_size"),
-        (lambda: tn.CosineDecay(0.1, 0), "total"),
-        (lambda: tn.CosineDecay(0.1, 10, min_lr=0.2), "min_lr"),
-        (lambda: tn.Warmup(-1, tn.Constant(0.1)), "warmup"),
-        (lambda: tn.Warmup(2, 0.1), "then"),
-        (lambda: tn.Constant(0.1)(-1), "t"),
+        (lambda: tn.Constant(0), ValueError, "lr"),
+        (lambda: tn.InverseTimeDecay(0.1, -1), ValueError, "decay_rate"),
+        (lambda: tn.ExponentialDecay(0.1, 1.5), ValueError, "gamma"),
+        (lambda: tn.StepDecay(0.1, 0), ValueError, "step_size"),
+        (lambda: tn.CosineDecay(0.1, 0), ValueError, "total"),
+        (lambda: tn.CosineDecay(0.1, 10, min_lr=0.2), ValueError, "min_lr"),
+        (lambda: tn.Warmup(-1, tn.Constant(0.1)), ValueError, "warmup"),
+        (lambda: tn.Warmup(2, 0.1), TypeError, "then"),
+        (lambda: tn.Constant(0.1)(-1), ValueError, "t"),
     ],
 )
-def test_schedule_errors(make: Any, match: str) -> None:
-    with pytest.raises((ValueError, TypeError), match=match):
+def test_schedule_errors(make: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match) as info:
         make()
+    assert type(info.value) is error
 
 
 def params_with_grads(*grads: Any) -> list[tn.Parameter]:

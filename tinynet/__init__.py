@@ -5,10 +5,11 @@ driven by small pluggable objects (Loss, Optimizer, Schedule, Clipper, Regulariz
 """
 
 from tinynet import callbacks, clip, data, datasets, init, metrics, optim, regularizers, schedules
+from tinynet._version import __version__
 from tinynet.activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from tinynet.callbacks import Callback, EarlyStopping, History, Progress
 from tinynet.clip import ClipGlobalNorm, ClipNorm, Clipper, ClipValue
-from tinynet.containers import Concat, Residual, Sequential
+from tinynet.containers import Concat, Container, Residual, Sequential
 from tinynet.datasets import load_csv
 from tinynet.gradcheck import GradcheckError, GradcheckReport, gradcheck, gradcheck_loss
 from tinynet.layers import Dense, Dropout, Flatten
@@ -23,6 +24,7 @@ from tinynet.losses import (
 from tinynet.module import Module, Parameter
 from tinynet.normalization import BatchNorm1d, LayerNorm
 from tinynet.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from tinynet.registry import register_module
 from tinynet.regularizers import L1, L1L2, L2, Regularizer
 from tinynet.schedules import (
     Constant,
@@ -33,15 +35,13 @@ from tinynet.schedules import (
     StepDecay,
     Warmup,
 )
-from tinynet.serialization import ModelFileError, load, register_module, save
+from tinynet.serialization import ModelFileError, load, load_metadata, save
 from tinynet.train import (
     TrainingDivergedError,
     evaluate,
     fit,
     predict,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ELU",
@@ -62,6 +62,7 @@ __all__ = [
     "Clipper",
     "Concat",
     "Constant",
+    "Container",
     "CosineDecay",
     "CrossEntropyLoss",
     "Dense",
@@ -110,6 +111,7 @@ __all__ = [
     "init",
     "load",
     "load_csv",
+    "load_metadata",
     "metrics",
     "optim",
     "predict",

@@ -90,6 +90,37 @@ def as_array(x: Any, name: str = "x") -> Array:
     return array
 
 
+def as_float_input(x: Any) -> Array:
+    """Return ``x`` as a plain float ndarray; integer and bool input becomes float64."""
+    array = np.asarray(x)
+    if array.dtype.kind == "f":
+        return array
+    return as_array(array, "x").astype(np.float64)
+
+
+def check_grad_out(grad_out: Any, shape: tuple[int, ...], owner: object) -> Array:
+    """Return ``grad_out`` as a plain ndarray of the forward output's ``shape``, or raise ``ValueError``.
+
+    A wrongly shaped gradient would otherwise broadcast silently; ``np.matrix`` and other array
+    subclasses would change what ``*`` means.
+    """
+    grad = np.asarray(grad_out)
+    if grad.shape != shape:
+        raise ValueError(
+            f"{owner!r}.backward: grad_out must have the shape of the forward output {fmt_shape(shape)}, "
+            f"got {fmt_shape(grad.shape)}"
+        )
+    return grad
+
+
+def add_note(error: BaseException, note: str) -> None:
+    """Attach ``note`` to ``error`` without rebuilding it (PEP 678; a plain attribute before 3.11)."""
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:  # pragma: no cover - Python 3.10
+        error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined]
+
+
 def as_batch(x: Any, name: str = "x", dtype: DTypeLike | None = None) -> Array:
     """Return ``x`` as a 2-D float array ``(batch, features)``.
 
@@ -125,3 +156,9 @@ def check_finite(array: Array, name: str) -> None:
 def fmt_shape(shape: tuple[int, ...]) -> str:
     """Format a shape as ``(32, 5)``."""
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def one_line(obj: object) -> str:
+    """A one-line description for messages: the repr, or the class name when the repr is multi-line."""
+    text = repr(obj)
+    return text if "\n" not in text else type(obj).__name__

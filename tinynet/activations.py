@@ -8,74 +8,82 @@
 | Sigmoid    | 1 / (1 + exp(-x)) = (1 + tanh(x / 2)) / 2 | g * y * (1 - y)                     | y      |
 | Tanh       | tanh(x)                                  | g * (1 - y^2)                        | y      |
 | Softmax    | exp(x - max x) / sum exp(x - max x)      | y * (g - sum(g * y))  (last axis)    | y      |
-| GELU       | x Phi(x) (or its tanh approximation)     | g * (Phi(x) + x phi(x))              | x      |
+| GELU       | x Phi(x) (or its tanh approximation)     | g * (Phi(x) + x phi(x))              | x, Phi |
 | ELU        | x if x > 0 else a (exp(x) - 1)           | g * (1 if y > 0 else y + a)          | y      |
 | Softplus   | log(1 + exp(b x)) / b, x past threshold  | g * sigmoid(b x)                     | x      |
+
+Every backward checks that ``grad_out`` has the forward output's shape.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from typing_extensions import override
 
-from tinynet._checks import Array, as_array, check_float
+from tinynet._checks import Array, as_float_input, check_float, check_grad_out
+from tinynet._config import Setting
+from tinynet._special import erf
 from tinynet.module import Module
-
-
-def as_float_input(x: Any) -> Array:
-    """Return ``x`` as a float array; integer and bool input becomes float64."""
-    array = np.asarray(x)
-    if array.dtype.kind == "f":
-        return array
-    return as_array(array, "x").astype(np.float64)
+from tinynet.registry import register_module
 
 
 class Activation(Module):
-    """Base of parameter-free element-wise layers that cache their output ``y``."""
+    """Base of parameter-free element-wise layers: they cache one tensor of the output's shape."""
+
+    caches: ClassVar[tuple[str, ...]] = ("_saved",)
+    preserves_width: ClassVar[bool] = True
 
     def __init__(self) -> None:
         super().__init__()
-        self._y: Array | None = None
+        self._saved: Array | None = None
+
+    def _backward_inputs(self, grad_out: Any) -> tuple[Array, Array]:
+        """``(grad_out, saved)`` after checking that ``grad_out`` has the saved tensor's shape."""
+        saved = self._cached(self._saved)
+        if type(grad_out) is np.ndarray and grad_out.shape == saved.shape:  # the common case is free
+            return grad_out, saved
+        return check_grad_out(grad_out, saved.shape, self), saved
 
 
-class Identity(Module):
+@register_module
+class Identity(Activation):
     """y = x; dL/dx = g. A placeholder, e.g. a linear output layer."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._ran: bool | None = None
 
     @override
     def forward(self, x: Array) -> Array:
-        self._ran = True
-        return as_float_input(x)
+        y = as_float_input(x)
+        self._saved = y
+        return y
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        self._cached(self._ran)
-        return grad_out
+        return self._backward_inputs(grad_out)[0]
 
 
+@register_module
 class ReLU(Activation):
     """y = max(x, 0); dL/dx = g * [y > 0] (the subgradient at 0 is 0, as in PyTorch)."""
 
     @override
     def forward(self, x: Array) -> Array:
         y = np.maximum(as_float_input(x), 0.0)
-        self._y = y
+        self._saved = y
         return y
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        y = self._cached(self._y)
-        return grad_out * (y > 0)
+        g, y = self._backward_inputs(grad_out)
+        return g * (y > 0)
 
 
+@register_module
 class LeakyReLU(Activation):
     """y = x for x > 0, else s * x; dL/dx = g * (1 if y > 0 else s), s = ``negative_slope`` >= 0."""
+
+    settings: ClassVar[tuple[Setting, ...]] = ("negative_slope",)
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
@@ -84,21 +92,26 @@ class LeakyReLU(Activation):
     @override
     def forward(self, x: Array) -> Array:
         x = as_float_input(x)
-        y = np.where(x > 0, x, x * self.negative_slope)
-        self._y = y
+        if self.negative_slope <= 1.0:  # max(x, s x) is x for x > 0 and s x otherwise
+            y = x * self.negative_slope
+            np.maximum(x, y, out=y)
+        else:
+            y = np.where(x > 0, x, x * self.negative_slope)
+        self._saved = y
         return y
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        y = self._cached(self._y)
+        g, y = self._backward_inputs(grad_out)
         # s >= 0 keeps the sign of x, so y > 0 exactly where x > 0
-        return np.where(y > 0, grad_out, grad_out * self.negative_slope)
+        slope = (y > 0).astype(g.dtype)
+        slope *= 1.0 - self.negative_slope
+        slope += self.negative_slope
+        slope *= g
+        return slope
 
-    @override
-    def get_config(self) -> dict[str, Any]:
-        return {"negative_slope": self.negative_slope}
 
-
+@register_module
 class Sigmoid(Activation):
     """y = 1 / (1 + exp(-x)); dL/dx = g * y * (1 - y).
 
@@ -110,28 +123,35 @@ class Sigmoid(Activation):
         y = np.tanh(as_float_input(x) * 0.5)
         y *= 0.5
         y += 0.5
-        self._y = y
+        self._saved = y
         return y
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        y = self._cached(self._y)
-        return grad_out * y * (1.0 - y)
+        g, y = self._backward_inputs(grad_out)
+        slope = 1.0 - y
+        slope *= y
+        slope *= g
+        return slope
 
 
+@register_module
 class Tanh(Activation):
     """y = tanh(x); dL/dx = g * (1 - y^2)."""
 
     @override
     def forward(self, x: Array) -> Array:
         y = np.tanh(as_float_input(x))
-        self._y = y
+        self._saved = y
         return y
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        y = self._cached(self._y)
-        return grad_out * (1.0 - y * y)
+        g, y = self._backward_inputs(grad_out)
+        slope = y * y
+        np.subtract(1.0, slope, out=slope)
+        slope *= g
+        return slope
 
 
 def softmax(x: Array, axis: int = -1) -> Array:
@@ -143,6 +163,7 @@ def softmax(x: Array, axis: int = -1) -> Array:
     return shifted
 
 
+@register_module
 class Softmax(Activation):
     """Softmax over the last axis.
 
@@ -156,32 +177,35 @@ class Softmax(Activation):
     @override
     def forward(self, x: Array) -> Array:
         y = softmax(as_float_input(x))
-        self._y = y
+        self._saved = y
         return y
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        y = self._cached(self._y)
-        dot: Array = np.sum(grad_out * y, axis=-1, keepdims=True)
-        grad_in: Array = y * (grad_out - dot)
+        g, y = self._backward_inputs(grad_out)
+        dot: Array = np.sum(g * y, axis=-1, keepdims=True)
+        grad_in: Array = y * (g - dot)
         return grad_in
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
-_erf = np.frompyfunc(math.erf, 1, 1)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-class GELU(Module):
+@register_module
+class GELU(Activation):
     """Gaussian error linear unit, y = x Phi(x), as ``torch.nn.GELU``.
 
     approximate="none":  y = x (1 + erf(x / sqrt(2))) / 2;   dy/dx = Phi(x) + x phi(x)
     approximate="tanh":  y = x (1 + tanh(u)) / 2, u = sqrt(2/pi) (x + 0.044715 x^3);
                          dy/dx = (1 + t) / 2 + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2
-    NumPy has no vectorized erf, so the exact form calls ``math.erf`` per element: prefer "tanh"
-    where speed matters. Caches x and t (or Phi(x)).
+    erf is vectorized (``tinynet._special.erf``, within 3e-15 of ``math.erf``), so both forms cost
+    a few element-wise passes. Caches x and t = tanh(u) (or Phi(x)).
     """
 
+    settings: ClassVar[tuple[Setting, ...]] = ("approximate",)
+    caches: ClassVar[tuple[str, ...]] = ("_t",)
     APPROXIMATIONS = ("none", "tanh")
 
     def __init__(self, approximate: str = "none") -> None:
@@ -189,45 +213,64 @@ class GELU(Module):
         if approximate not in self.APPROXIMATIONS:
             raise ValueError(f"approximate must be one of {list(self.APPROXIMATIONS)}, got {approximate!r}")
         self.approximate = approximate
-        self._x: Array | None = None
         self._t: Array | None = None
 
     @override
     def forward(self, x: Array) -> Array:
         x = as_float_input(x)
-        self._x = x
+        self._saved = x
         if self.approximate == "tanh":
-            t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3))
+            t = x * x  # x * x * x: x**3 takes NumPy's slow general power path
+            t *= 0.044715
+            t += 1.0
+            t *= x
+            t *= _SQRT_2_OVER_PI
+            np.tanh(t, out=t)
             self._t = t
-            y: Array = 0.5 * x * (1.0 + t)
-            return y
-        cdf: Array = 0.5 * (1.0 + np.asarray(_erf(x * _INV_SQRT_2), dtype=x.dtype))
-        self._t = cdf
-        result: Array = x * cdf
-        return result
+            y = t + 1.0
+            y *= 0.5
+        else:
+            y = erf(x * _INV_SQRT_2)
+            y += 1.0
+            y *= 0.5
+            self._t = y.copy()  # Phi(x)
+        y *= x
+        return y
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        x = self._cached(self._x)
+        g, x = self._backward_inputs(grad_out)
+        t = self._cached(self._t)
+        x2 = x * x
         if self.approximate == "tanh":
-            t = self._cached(self._t)
-            du = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x)
-            slope: Array = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
+            # 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+            x2 *= 3 * 0.044715
+            x2 += 1.0
+            x2 *= x
+            x2 *= 0.5 * _SQRT_2_OVER_PI
+            slope = t * t
+            np.subtract(1.0, slope, out=slope)
+            slope *= x2
+            slope += 0.5
+            slope += 0.5 * t
         else:
-            cdf = self._cached(self._t)
+            # Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+            x2 *= -0.5
             with np.errstate(under="ignore"):  # the density of a large |x| underflows to 0
-                pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-            slope = cdf + x * pdf
-        grad_in: Array = grad_out * slope
-        return grad_in
+                np.exp(x2, out=x2)
+            x2 *= _INV_SQRT_2PI
+            x2 *= x
+            slope = x2
+            slope += t
+        slope *= g
+        return slope
 
-    @override
-    def get_config(self) -> dict[str, Any]:
-        return {"approximate": self.approximate}
 
-
+@register_module
 class ELU(Activation):
     """y = x for x > 0, else alpha (exp(x) - 1);  dL/dx = g * (1 if y > 0 else y + alpha), alpha > 0."""
+
+    settings: ClassVar[tuple[Setting, ...]] = ("alpha",)
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
@@ -237,50 +280,59 @@ class ELU(Activation):
     def forward(self, x: Array) -> Array:
         x = as_float_input(x)
         # expm1 only of the non-positive part: exp of a large positive x would overflow
-        y = np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0.0)))
-        self._y = y
+        negative = np.minimum(x, 0.0)
+        np.expm1(negative, out=negative)
+        negative *= self.alpha
+        y = np.maximum(x, 0.0)
+        y += negative
+        self._saved = y
         return y
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        y = self._cached(self._y)
-        grad_in: Array = grad_out * np.where(y > 0, 1.0, y + self.alpha)
-        return grad_in
+        g, y = self._backward_inputs(grad_out)
+        # y + alpha where y <= 0, and 1 where y > 0: min(y, 0) + alpha is alpha (exp(x) - 1) + alpha
+        slope = np.minimum(y, 0.0)
+        slope += self.alpha
+        np.copyto(slope, 1.0, where=y > 0)
+        slope *= g
+        return slope
 
-    @override
-    def get_config(self) -> dict[str, Any]:
-        return {"alpha": self.alpha}
 
-
-class Softplus(Module):
+@register_module
+class Softplus(Activation):
     """y = log(1 + exp(beta x)) / beta, and y = x where beta x > threshold (as PyTorch).
 
     dL/dx = g * sigmoid(beta x) (1 where beta x > threshold). Caches x.
     """
 
+    settings: ClassVar[tuple[Setting, ...]] = ("beta", "threshold")
+
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
         self.beta = check_float(beta, "beta", low=0.0, low_inclusive=False)
         self.threshold = check_float(threshold, "threshold", low=0.0, low_inclusive=False)
-        self._x: Array | None = None
 
     @override
     def forward(self, x: Array) -> Array:
         x = as_float_input(x)
-        self._x = x
-        z = self.beta * x
+        self._saved = x
+        z = x * self.beta
         with np.errstate(under="ignore"):  # log(1 + exp(z)) of a very negative z underflows to 0
-            y: Array = np.where(z > self.threshold, x, np.logaddexp(0.0, z) / self.beta)
+            y = np.logaddexp(0.0, z)
+        y /= self.beta
+        np.copyto(y, x, where=z > self.threshold)
         return y
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        x = self._cached(self._x)
-        z = self.beta * x
-        sig = 0.5 + 0.5 * np.tanh(0.5 * z)
-        grad_in: Array = grad_out * np.where(z > self.threshold, 1.0, sig)
-        return grad_in
-
-    @override
-    def get_config(self) -> dict[str, Any]:
-        return {"beta": self.beta, "threshold": self.threshold}
+        g, x = self._backward_inputs(grad_out)
+        z = x * self.beta
+        above = z > self.threshold
+        z *= 0.5
+        np.tanh(z, out=z)
+        z *= 0.5
+        z += 0.5
+        np.copyto(z, 1.0, where=above)
+        z *= g
+        return z

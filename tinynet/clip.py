@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 
-from tinynet._checks import check_float
-from tinynet.module import Parameter
+from tinynet._checks import Array, check_float
+from tinynet._config import Configurable, Setting
+from tinynet.parameter import Parameter, find_groups
 
 
 def grad_norms(params: Sequence[Parameter]) -> list[float]:
@@ -40,37 +42,53 @@ def grad_norms(params: Sequence[Parameter]) -> list[float]:
     return norms
 
 
+def flat_grads(params: Sequence[Parameter]) -> list[Array] | None:
+    """The whole gradient buffers when ``params`` are exactly some optimizer's flat storage, else None."""
+    groups = find_groups(params)
+    if groups is None:
+        return None
+    for group in groups:
+        group.resolve_grads()
+    return [group.grad for group in groups]
+
+
 def global_norm(params: Sequence[Parameter]) -> float:
     """sqrt(sum of squared gradient norms) over all ``params``."""
+    flat = flat_grads(params)
+    if flat is not None:
+        total = sum(float(np.vdot(grad, grad)) for grad in flat)
+        if math.isfinite(total):
+            return math.sqrt(total)
+        # not finite: the per-parameter pass below rescues overflow and names a NaN's parameter
     return math.sqrt(sum(n * n for n in grad_norms(params)))
 
 
-class Clipper:
+class Clipper(Configurable):
     """Base class: ``__call__`` clips the gradients in place and returns the global norm before."""
 
     def __call__(self, params: Sequence[Parameter]) -> float:
         raise NotImplementedError
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
-        return f"{type(self).__name__}({args})"
-
 
 class ClipValue(Clipper):
     """Clip every gradient element into [-max_value, max_value]."""
+
+    settings: ClassVar[tuple[Setting, ...]] = ("max_value",)
 
     def __init__(self, max_value: float) -> None:
         self.max_value = check_float(max_value, "max_value", low=0.0, low_inclusive=False)
 
     def __call__(self, params: Sequence[Parameter]) -> float:
         total = global_norm(params)
-        for param in params:
-            np.clip(param.grad, -self.max_value, self.max_value, out=param.grad)
+        for grad in flat_grads(params) or [param.grad for param in params]:
+            np.clip(grad, -self.max_value, self.max_value, out=grad)
         return total
 
 
 class ClipNorm(Clipper):
     """Rescale each parameter's gradient on its own to norm at most ``max_norm``."""
+
+    settings: ClassVar[tuple[Setting, ...]] = ("max_norm",)
 
     def __init__(self, max_norm: float) -> None:
         self.max_norm = check_float(max_norm, "max_norm", low=0.0, low_inclusive=False)
@@ -89,6 +107,8 @@ class ClipGlobalNorm(Clipper):
     coefficient = min(1, max_norm / (total + 1e-6)), as PyTorch's ``clip_grad_norm_``.
     """
 
+    settings: ClassVar[tuple[Setting, ...]] = ("max_norm",)
+
     def __init__(self, max_norm: float) -> None:
         self.max_norm = check_float(max_norm, "max_norm", low=0.0, low_inclusive=False)
 
@@ -96,6 +116,6 @@ class ClipGlobalNorm(Clipper):
         total = global_norm(params)
         coefficient = self.max_norm / (total + 1e-6)
         if coefficient < 1.0:
-            for param in params:
-                param.grad *= coefficient
+            for grad in flat_grads(params) or [param.grad for param in params]:
+                grad *= coefficient
         return total

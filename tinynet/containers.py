@@ -1,41 +1,30 @@
-"""Containers: modules made of modules, under the same forward/backward contract."""
+"""Containers: modules made of modules, under the same forward/backward contract.
+
+``Container`` is their one base (Torch7's ``nn.Container``): it checks that no module object is
+placed twice, zeroes its children, prints them, and attaches the failing child's place to any error
+raised inside it (Torch7's ``rethrowErrors``) as a note, so the exception keeps its type, message
+and attributes:
+
+    ValueError: Dense(4 -> 5) expected input with 4 features, got shape (3, 7)
+      in Sequential[1] Dense(4 -> 5)
+      in Residual.module Sequential
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, NoReturn, overload
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, overload
 
 import numpy as np
 from typing_extensions import override
 
-from tinynet._checks import Array
-from tinynet.activations import as_float_input
+from tinynet._checks import Array, add_note, as_float_input, fmt_shape, one_line
 from tinynet.module import Module
+from tinynet.registry import register_module
 
 
-def reraise_with_context(error: Exception, context: str) -> NoReturn:
-    """Re-raise ``error`` as the same type with ``context`` (which child failed) added.
-
-    Exception types whose constructor does not take one message keep their message and get the
-    context as a note instead.
-    """
-    try:
-        wrapped = type(error)(f"{error}\n  in {context}")
-    except Exception:  # an exception type with a custom constructor: keep it as it is
-        if hasattr(error, "add_note"):  # Python >= 3.11
-            error.add_note(f"  in {context}")
-        raise error from None
-    raise wrapped.with_traceback(error.__traceback__) from None
-
-
-def describe(module: Module) -> str:
-    """A one-line description of a module for error context."""
-    text = repr(module)
-    return text if "\n" not in text else type(module).__name__
-
-
-def check_distinct(modules: list[Module], owner: str) -> None:
-    """Reject the same module object placed twice: its cache would be overwritten."""
+def check_distinct(modules: Sequence[Module], owner: str) -> None:
+    """Reject a non-Module child, and the same module object placed twice (its cache would be overwritten)."""
     seen: dict[int, int] = {}
     for index, module in enumerate(modules):
         if not isinstance(module, Module):
@@ -43,20 +32,57 @@ def check_distinct(modules: list[Module], owner: str) -> None:
         for inner in module.modules():
             if id(inner) in seen:
                 raise ValueError(
-                    f"{owner}: {inner!r} appears more than once (child {seen[id(inner)]} and "
+                    f"{owner}: {one_line(inner)} appears more than once (child {seen[id(inner)]} and "
                     f"child {index}); its forward cache would be overwritten. Use "
                     "module.clone(share_parameters=True) to reuse its weights in a second place"
                 )
             seen[id(inner)] = index
 
 
-class Sequential(Module):
+class Container(Module):
+    """Base class of modules made of child modules.
+
+    Subclasses call ``check_distinct`` on their children at construction and, around every call
+    into a child, ``except Exception as error: self.add_context(error, name); raise``.
+    """
+
+    def add_context(self, error: BaseException, name: str) -> None:
+        """Note on ``error`` which child (by its name in ``named_children``) it was raised in."""
+        child = dict(self.named_children()).get(name)
+        place = f"[{name}]" if name.isdigit() else f".{name}"
+        add_note(error, f"  in {type(self).__name__}{place} {one_line(child) if child is not None else ''}")
+
+    @override
+    def zero_grad(self) -> None:
+        for child in self.children():
+            child.zero_grad()
+
+    @override
+    def input_width(self) -> int | None:
+        """The first child's declared width, looking past element-wise children that keep it."""
+        for child in self.children():
+            width = child.input_width()
+            if width is not None or not child.preserves_width:
+                return width
+        return None
+
+    @override
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        lines = [f"{type(self).__name__}({extra}" if extra else f"{type(self).__name__}("]
+        for name, child in self.named_children():
+            lines.append(f"  ({name}): " + repr(child).replace("\n", "\n  "))
+        lines.append(")")
+        return "\n".join(lines)
+
+
+@register_module
+class Sequential(Container):
     """Apply modules in order; backward runs them in reverse.
 
     x -> m0 -> m1 -> ... -> y;   dL/dx = m0.backward(m1.backward(... mN.backward(g)))
 
-    Supports ``len``, indexing, slicing, iteration and ``append``. An error inside a child is
-    re-raised with the child's index and repr added.
+    Supports ``len``, indexing, slicing, iteration and ``append``.
     """
 
     def __init__(self, *modules: Module) -> None:
@@ -77,17 +103,13 @@ class Sequential(Module):
             for index, module in enumerate(self.layers):  # noqa: B007 (index is read on error)
                 x = module.forward(x)
         except Exception as error:
-            reraise_with_context(error, f"Sequential[{index}] {describe(self.layers[index])}")
+            self.add_context(error, str(index))
+            raise
         return x
 
     @override
     def backward(self, grad_out: Array) -> Array:
         return self._backward_to(grad_out, 0)
-
-    @override
-    def zero_grad(self) -> None:
-        for module in self.layers:
-            module.zero_grad()
 
     def _backward_to(self, grad_out: Array, stop: int) -> Array:
         """Run ``backward`` of layers len-1 .. stop and return the gradient at layer ``stop``'s input."""
@@ -96,7 +118,8 @@ class Sequential(Module):
             for index in range(len(self.layers) - 1, stop - 1, -1):
                 grad_out = self.layers[index].backward(grad_out)
         except Exception as error:
-            reraise_with_context(error, f"Sequential[{index}] {describe(self.layers[index])}")
+            self.add_context(error, str(index))
+            raise
         return grad_out
 
     @override
@@ -107,7 +130,8 @@ class Sequential(Module):
         try:
             self.layers[0].backward_parameters(grad_out)
         except Exception as error:
-            reraise_with_context(error, f"Sequential[0] {describe(self.layers[0])}")
+            self.add_context(error, "0")
+            raise
 
     def append(self, module: Module) -> Sequential:
         """Add ``module`` at the end and return self."""
@@ -132,30 +156,9 @@ class Sequential(Module):
             return Sequential(*self.layers[index])
         return self.layers[index]
 
-    @override
-    def summary_rows(self, x: Array, name: str) -> tuple[list[tuple[str, str, str, int]], Array]:
-        rows: list[tuple[str, str, str, int]] = []
-        prefix = "" if name == type(self).__name__ else f"{name}."
-        for index, module in enumerate(self.layers):
-            child_rows, x = module.summary_rows(x, f"{prefix}{index}")
-            rows += child_rows
-        return rows, x
 
-    @override
-    def get_config(self) -> dict[str, Any]:
-        return {}
-
-    @override
-    def __repr__(self) -> str:
-        lines = [f"{type(self).__name__}("]
-        for index, module in enumerate(self.layers):
-            child = repr(module).replace("\n", "\n  ")
-            lines.append(f"  ({index}): {child}")
-        lines.append(")")
-        return "\n".join(lines)
-
-
-class Residual(Module):
+@register_module
+class Residual(Container):
     """A skip connection: y = module(x) + shortcut(x), the shortcut being the identity by default.
 
     backward: dL/dx = module.backward(g) + (shortcut.backward(g) if a shortcut is given else g)
@@ -165,52 +168,53 @@ class Residual(Module):
             +--> shortcut -+
     """
 
+    caches: ClassVar[tuple[str, ...]] = ("_shape",)
+
     def __init__(self, module: Module, shortcut: Module | None = None) -> None:
         super().__init__()
         check_distinct([module] if shortcut is None else [module, shortcut], "Residual")
         self.module = module
         self.shortcut = shortcut
-        self._ran: bool | None = None
+        self._shape: tuple[int, ...] | None = None
 
     @override
     def forward(self, x: Array) -> Array:
         x = as_float_input(x)
+        name = "module"
         try:
             main = self.module.forward(x)
+            name = "shortcut"
+            skip = x if self.shortcut is None else self.shortcut.forward(x)
         except Exception as error:
-            reraise_with_context(error, f"Residual.module {describe(self.module)}")
-        if self.shortcut is None:
-            skip = x
-        else:
-            try:
-                skip = self.shortcut.forward(x)
-            except Exception as error:
-                reraise_with_context(error, f"Residual.shortcut {describe(self.shortcut)}")
+            self.add_context(error, name)
+            raise
         if main.shape != skip.shape:
             raise ValueError(
-                f"Residual: module output shape {main.shape} does not match shortcut shape {skip.shape}; "
-                "give a shortcut that maps the input to the module's output width, e.g. Dense(in, out)"
+                f"Residual: module output shape {fmt_shape(main.shape)} does not match shortcut shape "
+                f"{fmt_shape(skip.shape)}; give a shortcut that maps the input to the module's output "
+                "width, e.g. Dense(in, out)"
             )
-        self._ran = True
+        self._shape = main.shape
         y: Array = main + skip
         return y
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        self._cached(self._ran)
-        grad_in = self.module.backward(grad_out)
-        skip = grad_out if self.shortcut is None else self.shortcut.backward(grad_out)
+        self._cached(self._shape)
+        name = "module"
+        try:
+            grad_in = self.module.backward(grad_out)
+            name = "shortcut"
+            skip = grad_out if self.shortcut is None else self.shortcut.backward(grad_out)
+        except Exception as error:
+            self.add_context(error, name)
+            raise
         total: Array = grad_in + skip
         return total
 
-    @override
-    def __repr__(self) -> str:
-        inner = repr(self.module).replace("\n", "\n  ")
-        shortcut = "identity" if self.shortcut is None else repr(self.shortcut).replace("\n", "\n  ")
-        return f"Residual(\n  (module): {inner}\n  (shortcut): {shortcut}\n)"
 
-
-class Concat(Module):
+@register_module
+class Concat(Container):
     """Parallel branches on the same input, outputs joined along the features.
 
     y = [b_1(x), b_2(x), ...];  dL/dx = sum_i b_i.backward(g_i), g_i the slice of g for branch i
@@ -220,6 +224,8 @@ class Concat(Module):
             +--> ...      --+
     """
 
+    caches: ClassVar[tuple[str, ...]] = ("_widths", "_rows")
+
     def __init__(self, *branches: Module) -> None:
         super().__init__()
         if not branches:
@@ -228,6 +234,7 @@ class Concat(Module):
         check_distinct(layers, "Concat")
         self.branches = layers
         self._widths: list[int] | None = None
+        self._rows = 0
 
     @override
     def named_children(self) -> Iterator[tuple[str, Module]]:
@@ -236,39 +243,42 @@ class Concat(Module):
 
     @override
     def forward(self, x: Array) -> Array:
-        outputs = []
-        for index, branch in enumerate(self.branches):
-            try:
+        outputs: list[Array] = []
+        try:
+            for branch in self.branches:
                 outputs.append(branch.forward(x))
-            except Exception as error:
-                reraise_with_context(error, f"Concat[{index}] {describe(branch)}")
+        except Exception as error:
+            self.add_context(error, str(len(outputs)))
+            raise
         rows = {out.shape[0] for out in outputs}
         if len(rows) != 1 or any(out.ndim != 2 for out in outputs):
             raise ValueError(
                 "Concat: branches must return 2-D outputs with one batch size, "
-                f"got shapes {[o.shape for o in outputs]}"
+                f"got shapes {[fmt_shape(o.shape) for o in outputs]}"
             )
         self._widths = [out.shape[1] for out in outputs]
+        self._rows = outputs[0].shape[0]
         return np.concatenate(outputs, axis=1)
 
     @override
     def backward(self, grad_out: Array) -> Array:
         widths = self._cached(self._widths)
-        total: Array | None = None
-        start = 0
-        for index, (branch, width) in enumerate(zip(self.branches, widths, strict=True)):
-            try:
+        expected = (self._rows, sum(widths))
+        if np.shape(grad_out) != expected:
+            raise ValueError(
+                f"Concat.backward: grad_out must have the shape of the forward output {fmt_shape(expected)}, "
+                f"got {fmt_shape(np.shape(grad_out))}"
+            )
+        total: Any = None
+        start, index = 0, 0
+        try:
+            for branch, width in zip(self.branches, widths, strict=True):
                 grad = branch.backward(grad_out[:, start : start + width])
-            except Exception as error:
-                reraise_with_context(error, f"Concat[{index}] {describe(branch)}")
-            total = grad if total is None else total + grad
-            start += width
-        assert total is not None  # Concat has at least one branch
-        return total
-
-    @override
-    def __repr__(self) -> str:
-        lines = ["Concat("]
-        lines += [f"  ({i}): " + repr(b).replace("\n", "\n  ") for i, b in enumerate(self.branches)]
-        lines.append(")")
-        return "\n".join(lines)
+                total = grad if total is None else total + grad
+                start += width
+                index += 1
+        except Exception as error:
+            self.add_context(error, str(index))
+            raise
+        result: Array = total
+        return result

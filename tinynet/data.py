@@ -133,6 +133,8 @@ class StandardScaler:
     def _fitted(self, array: Array) -> tuple[Array, Array]:
         if self.mean_ is None or self.scale_ is None:
             raise NotFittedError("StandardScaler is not fitted yet; call fit(x) before transform")
+        if array.ndim == 1 and self.mean_.shape == (1,):  # a single column restored by from_state
+            return self.mean_[0], self.scale_[0]
         if array.shape[1:] != self.mean_.shape:
             raise ValueError(
                 f"StandardScaler was fitted on {self.mean_.shape[0] if self.mean_.ndim else 1}-column data, "
@@ -156,10 +158,39 @@ class StandardScaler:
         return result
 
     def get_state(self) -> dict[str, list[float]]:
-        """Mean and scale as lists (for JSON)."""
+        """Mean and scale as lists (JSON-able); ``from_state`` is the way back."""
         if self.mean_ is None or self.scale_ is None:
             raise NotFittedError("StandardScaler is not fitted yet; call fit(x) first")
         return {"mean": np.atleast_1d(self.mean_).tolist(), "scale": np.atleast_1d(self.scale_).tolist()}
+
+    @classmethod
+    def from_state(cls, state: Any, columns: int | None = None) -> StandardScaler:
+        """A fitted scaler from ``get_state()``'s dict; ``ValueError`` for anything malformed.
+
+        ``columns`` (optional) is the number of columns the scaler must have. The state may come
+        from a file, so every value is checked: equal lengths, finite numbers, scales > 0.
+        """
+        if not isinstance(state, dict) or not {"mean", "scale"} <= set(state):
+            raise ValueError(
+                f"scaler state must be a dict with 'mean' and 'scale', got {type(state).__name__}"
+            )
+        try:
+            mean = np.array(state["mean"], dtype=np.float64)
+            scale = np.array(state["scale"], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("scaler state: 'mean' and 'scale' must be lists of numbers") from None
+        if mean.ndim != 1 or mean.shape != scale.shape or mean.size == 0:
+            raise ValueError(
+                f"scaler state: 'mean' and 'scale' must be lists of one length, got shapes {mean.shape} and "
+                f"{scale.shape}"
+            )
+        if not (np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all()):
+            raise ValueError("scaler state: means must be finite and scales finite and > 0")
+        if columns is not None and mean.size != columns:
+            raise ValueError(f"scaler state has {mean.size} columns, expected {columns}")
+        scaler = cls()
+        scaler.mean_, scaler.scale_ = mean, scale
+        return scaler
 
 
 def one_hot(labels: Any, n_classes: int | None = None) -> Array:

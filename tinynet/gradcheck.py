@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tinynet._checks import Array, RngLike, as_array, as_generator, check_float
-from tinynet.containers import describe
+from tinynet._checks import Array, RngLike, as_array, as_generator, check_float, one_line
 from tinynet.losses import Loss
 from tinynet.module import Module
 
@@ -135,7 +134,7 @@ def gradcheck(
     def objective() -> float:
         return float(np.sum(model.forward(inputs) * projection))
 
-    report = GradcheckReport(subject=describe(module))
+    report = GradcheckReport(subject=one_line(module))
     report.checks.append(_compare("input", grad_x, _numeric_gradient(objective, inputs, eps), rtol, atol))
     for name, param in model.named_parameters():
         analytic = param.grad.copy()

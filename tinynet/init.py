@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from tinynet._checks import Array
+from tinynet.parameter import allocate
 
 Initializer: TypeAlias = Callable[[int, int, np.random.Generator, DTypeLike], Array]
 
@@ -53,8 +54,8 @@ def random_normal(fan_in: int, fan_out: int, rng: np.random.Generator, dtype: DT
 
 
 def zeros(fan_in: int, fan_out: int, rng: np.random.Generator, dtype: DTypeLike) -> Array:
-    """All zeros (``rng`` unused; kept for the common signature)."""
-    return np.zeros((fan_in, fan_out), dtype=dtype)
+    """All zeros (``rng`` unused; kept for the common signature). Touches no memory until written."""
+    return allocate((fan_in, fan_out), dtype)
 
 
 INITIALIZERS: dict[str, Initializer] = {

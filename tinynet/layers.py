@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import DTypeLike
-from typing_extensions import override
+from typing_extensions import Self, override
 
 from tinynet._checks import (
     Array,
@@ -14,15 +15,21 @@ from tinynet._checks import (
     as_array,
     as_batch,
     as_float_dtype,
+    as_float_input,
     as_generator,
     check_float,
+    check_grad_out,
     check_int,
     fmt_shape,
 )
+from tinynet._config import Setting
 from tinynet.init import Initializer, get_initializer
-from tinynet.module import Module, Parameter
+from tinynet.module import Module
+from tinynet.parameter import Parameter, allocate
+from tinynet.registry import register_module
 
 
+@register_module
 class Dense(Module):
     """Fully connected layer.
 
@@ -33,6 +40,9 @@ class Dense(Module):
 
     Integer input is cast to the layer's dtype; so is float input of the other precision.
     """
+
+    settings: ClassVar[tuple[Setting, ...]] = ("in_features", "out_features", ("bias", "has_bias"), "dtype")
+    caches: ClassVar[tuple[str, ...]] = ("_x",)
 
     def __init__(
         self,
@@ -48,21 +58,34 @@ class Dense(Module):
         self.in_features = check_int(in_features, "in_features", minimum=1)
         self.out_features = check_int(out_features, "out_features", minimum=1)
         resolved = as_float_dtype(dtype)
-        weight = np.asarray(
-            get_initializer(init)(self.in_features, self.out_features, as_generator(rng), resolved)
+        shape = (self.in_features, self.out_features)
+        weight = np.asarray(get_initializer(init)(*shape, as_generator(rng), resolved))
+        if weight.shape != shape:
+            raise ValueError(f"init must return shape {fmt_shape(shape)}, got {fmt_shape(weight.shape)}")
+        self.weight = Parameter(
+            weight.astype(resolved, copy=False), regularize=True, name="weight", copy=False
         )
-        if weight.shape != (self.in_features, self.out_features):
-            raise ValueError(
-                f"init must return shape {fmt_shape((self.in_features, self.out_features))}, "
-                f"got {fmt_shape(weight.shape)}"
-            )
-        self.weight = Parameter(weight.astype(resolved), regularize=True, name="weight")
+        self.has_bias = bool(bias)
         self.bias = (
-            Parameter(np.zeros(self.out_features, dtype=resolved), regularize=False, name="bias")
-            if bias
+            Parameter(allocate((self.out_features,), resolved), regularize=False, name="bias", copy=False)
+            if self.has_bias
             else None
         )
         self._x: Array | None = None
+
+    @classmethod
+    @override
+    def from_config(cls, config: dict[str, Any], children: Sequence[Module] = ()) -> Self:
+        """The layer with zero weights (no random draw): a model file's weights are loaded next."""
+        return cls(**config, init="zeros")
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.weight.data.dtype
+
+    @override
+    def input_width(self) -> int:
+        return self.in_features
 
     @override
     def forward(self, x: Array) -> Array:
@@ -81,12 +104,22 @@ class Dense(Module):
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        self.backward_parameters(grad_out)
+        grad_out = self._grad_out(grad_out)
+        self._accumulate(grad_out)
         grad_in: Array = grad_out @ self.weight.data.T
         return grad_in
 
     @override
     def backward_parameters(self, grad_out: Array) -> None:
+        self._accumulate(self._grad_out(grad_out))
+
+    def _grad_out(self, grad_out: Array) -> Array:
+        x = self._cached(self._x)
+        if type(grad_out) is np.ndarray and grad_out.shape == (x.shape[0], self.out_features):
+            return grad_out
+        return check_grad_out(grad_out, (x.shape[0], self.out_features), self)
+
+    def _accumulate(self, grad_out: Array) -> None:
         x = self._cached(self._x)
         self.weight.accumulate_matmul(x.T, grad_out)
         if self.bias is not None:
@@ -99,25 +132,18 @@ class Dense(Module):
             self.bias.zero_grad()
 
     @override
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "in_features": self.in_features,
-            "out_features": self.out_features,
-            "bias": self.bias is not None,
-            "dtype": str(self.weight.data.dtype),
-        }
-
-    @override
-    def __repr__(self) -> str:
-        extra = "" if self.bias is not None else ", bias=False"
-        return f"Dense({self.in_features} -> {self.out_features}{extra})"
+    def extra_repr(self) -> str:
+        return f"{self.in_features} -> {self.out_features}" + ("" if self.has_bias else ", bias=False")
 
 
+@register_module
 class Flatten(Module):
     """Flatten every axis after the batch axis.
 
     x: (batch, d1, d2, ...) -> y: (batch, d1 * d2 * ...);  backward reshapes the gradient back.
     """
+
+    caches: ClassVar[tuple[str, ...]] = ("_shape",)
 
     def __init__(self) -> None:
         super().__init__()
@@ -136,16 +162,21 @@ class Flatten(Module):
     @override
     def backward(self, grad_out: Array) -> Array:
         shape = self._cached(self._shape)
-        return np.asarray(grad_out).reshape(shape)
+        return check_grad_out(grad_out, (shape[0], int(np.prod(shape[1:]))), self).reshape(shape)
 
 
+@register_module
 class Dropout(Module):
     """Inverted dropout: in training, zero each element with probability p and scale the rest.
 
     training: y = x * m,  m = [u >= p] / (1 - p), u ~ U(0, 1);  dL/dx = g * m
     eval:     y = x;      dL/dx = g
-    ``fixed_mask``, when set, replaces the random keep-mask (for gradient checks and debugging).
+    ``fixed_mask``, when set, replaces the random keep-mask (gradient checks freeze it this way).
     """
+
+    settings: ClassVar[tuple[Setting, ...]] = ("p",)
+    caches: ClassVar[tuple[str, ...]] = ("_mask", "_shape")
+    preserves_width: ClassVar[bool] = True
 
     def __init__(self, p: float = 0.5, rng: RngLike = None) -> None:
         super().__init__()
@@ -153,14 +184,12 @@ class Dropout(Module):
         self.rng = as_generator(rng)
         self.fixed_mask: Array | None = None
         self._mask: Array | None = None
-        self._ran: bool | None = None
+        self._shape: tuple[int, ...] | None = None
 
     @override
     def forward(self, x: Array) -> Array:
-        x = as_array(x, "x")
-        if x.dtype.kind != "f":
-            x = x.astype(np.float64)
-        self._ran = True
+        x = as_float_input(x)
+        self._shape = x.shape
         if not self.training or self.p == 0.0:
             self._mask = None
             return x
@@ -176,12 +205,8 @@ class Dropout(Module):
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        self._cached(self._ran)
+        grad = check_grad_out(grad_out, self._cached(self._shape), self)
         if self._mask is None:
-            return grad_out
-        grad_in: Array = grad_out * self._mask
+            return grad
+        grad_in: Array = grad * self._mask
         return grad_in
-
-    @override
-    def get_config(self) -> dict[str, Any]:
-        return {"p": self.p}

@@ -1,15 +1,17 @@
-"""Losses: ``loss(pred, target) -> float`` (mean reduction, as PyTorch), ``loss.backward() -> dL/dpred``.
+"""Losses: ``loss(pred, target, sample_weight=None) -> float``, ``loss.backward() -> dL/dpred``.
 
-| loss              | value (mean reduction)                           | dL/dpred                   |
-|-------------------|--------------------------------------------------|----------------------------|
-| MSELoss           | mean((p - t)^2)                                  | 2 (p - t) / n              |
-| MAELoss           | mean(abs(p - t))                                 | sign(p - t) / n            |
-| HuberLoss         | mean(0.5 d^2 if abs(d) <= delta                  | clip(d, -delta, delta) / n |
-|                   |      else delta (abs(d) - delta / 2))            |                            |
-| CrossEntropyLoss  | mean_rows(logsumexp(z) - sum_k t_k z_k)          | (softmax(z) - t) / batch   |
-| BCEWithLogitsLoss | mean(max(z, 0) - z t + log(1 + exp(-abs(z))))    | (sigmoid(z) - t) / n       |
+| loss              | per element l (d = p - t, z logits)                 | dl/dpred                  |
+|-------------------|-----------------------------------------------------|---------------------------|
+| MSELoss           | d^2                                                 | 2 d                       |
+| MAELoss           | abs(d)                                              | sign(d)                   |
+| HuberLoss         | 0.5 d^2 if abs(d) <= delta else delta (abs(d) - delta / 2) | clip(d, -delta, delta) |
+| CrossEntropyLoss  | per row: logsumexp(z) - sum_k t_k z_k               | softmax(z) - t            |
+| BCEWithLogitsLoss | max(z, 0) - z t + log(1 + exp(-abs(z)))             | sigmoid(z) - t            |
 
-n is the number of elements, d = p - t, z are logits.
+Reduction: the mean over all elements (PyTorch's ``reduction="mean"``; rows for
+CrossEntropyLoss). With ``sample_weight`` w (one non-negative weight per row) it is the weighted
+mean over rows, L = sum_i w_i l_i / sum_i w_i with l_i the mean of row i, as scikit-learn weighs
+samples; all-equal weights give exactly the unweighted value. The gradient is scaled alike.
 
 A 1-D regression target ``(batch,)`` against a prediction ``(batch, 1)`` is reshaped to
 ``(batch, 1)``, never broadcast into ``(batch, batch)``.
@@ -17,25 +19,32 @@ A 1-D regression target ``(batch,)`` against a prediction ``(batch, 1)`` is resh
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from typing_extensions import override
 
-from tinynet._checks import Array, as_array, check_float, fmt_shape
+from tinynet._checks import Array, as_array, check_finite, check_float, fmt_shape
+from tinynet._config import Configurable, Setting
 
 
-class Loss:
-    """Base class: ``__call__`` computes the loss and caches what ``backward`` needs."""
+class Loss(Configurable):
+    """Base class: ``__call__`` computes the loss and caches what ``backward`` needs.
+
+    Subclasses implement ``forward(pred, target, weights)``, where ``weights`` is None (plain mean)
+    or the per-row factors w_i / sum(w) of ``sample_weight``, shape (batch, 1).
+    """
 
     def __init__(self) -> None:
         self._grad: Array | None = None
 
-    def __call__(self, pred: Any, target: Any) -> float:
-        return self.forward(pred, target)
+    def __call__(self, pred: Any, target: Any, sample_weight: Any = None) -> float:
+        if sample_weight is None:  # a custom loss written as forward(pred, target) keeps working
+            return self.forward(pred, target)
+        return self.forward(pred, target, row_weights(sample_weight, np.shape(pred)))
 
-    def forward(self, pred: Any, target: Any) -> float:
-        raise NotImplementedError(f"{type(self).__name__} must implement forward(pred, target)")
+    def forward(self, pred: Any, target: Any, weights: Array | None = None) -> float:
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(pred, target, weights)")
 
     def backward(self) -> Array:
         """dL/dpred for the last call, same shape and dtype as ``pred``."""
@@ -43,12 +52,26 @@ class Loss:
             raise RuntimeError(f"{type(self).__name__}: backward() called before the loss was computed")
         return self._grad
 
-    def get_config(self) -> dict[str, Any]:
-        return {}
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_grad": None}  # never the last batch's gradient
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
+
+def row_weights(sample_weight: Any, pred_shape: tuple[int, ...]) -> Array:
+    """Per-row factors w_i / sum(w) of shape (batch, 1), after checking ``sample_weight``."""
+    w = as_array(sample_weight, "sample_weight").astype(np.float64)
+    batch = pred_shape[0] if pred_shape else 0
+    if w.shape != (batch,):
+        raise ValueError(
+            f"sample_weight must have one weight per sample, shape ({batch},), got {fmt_shape(w.shape)}"
+        )
+    check_finite(w, "sample_weight")
+    if (w < 0).any():
+        raise ValueError(f"sample_weight must be >= 0, got {w[w < 0][0]}")
+    total = float(w.sum())
+    if total <= 0.0:
+        raise ValueError("sample_weight must have a positive sum, got all zeros")
+    weights: Array = (w / total).reshape(-1, 1)
+    return weights
 
 
 def _prediction(pred: Any, loss: str) -> Array:
@@ -82,14 +105,28 @@ def _difference(pred: Any, target: Any, loss: str) -> Array:
     return diff
 
 
+def _scale(array: Array, weights: Array | None) -> Array:
+    """The factor turning per-element values of ``array`` into their share of the reduced loss."""
+    if weights is None:
+        return np.asarray(1.0 / array.size, dtype=array.dtype)
+    per_row = array.size // array.shape[0]
+    scale: Array = (weights / per_row).astype(array.dtype)
+    return scale if array.ndim > 1 else scale.reshape(-1)
+
+
 class MSELoss(Loss):
     """Mean squared error: L = mean((p - t)^2); dL/dp = 2 (p - t) / n, n = number of elements."""
 
     @override
-    def forward(self, pred: Any, target: Any) -> float:
+    def forward(self, pred: Any, target: Any, weights: Array | None = None) -> float:
         diff = _difference(pred, target, "MSELoss")
-        value = float(np.vdot(diff, diff)) / diff.size
-        diff *= 2.0 / diff.size
+        if weights is None:
+            value = float(np.vdot(diff, diff)) / diff.size
+            diff *= 2.0 / diff.size
+        else:
+            scale = _scale(diff, weights)
+            value = float(np.sum(diff * diff * scale))
+            diff *= 2.0 * scale
         self._grad = diff
         return value
 
@@ -98,10 +135,11 @@ class MAELoss(Loss):
     """Mean absolute error (PyTorch's L1Loss): L = mean(abs(p - t)); dL/dp = sign(p - t) / n."""
 
     @override
-    def forward(self, pred: Any, target: Any) -> float:
+    def forward(self, pred: Any, target: Any, weights: Array | None = None) -> float:
         diff = _difference(pred, target, "MAELoss")
-        value = float(np.abs(diff).sum()) / diff.size
-        self._grad = np.sign(diff) / diff.size
+        scale = _scale(diff, weights)
+        value = float(np.sum(np.abs(diff) * scale))
+        self._grad = np.sign(diff) * scale
         return value
 
 
@@ -112,38 +150,37 @@ class HuberLoss(Loss):
     dL/dp = clip(d, -delta, delta) / n.
     """
 
+    settings: ClassVar[tuple[Setting, ...]] = ("delta",)
+
     def __init__(self, delta: float = 1.0) -> None:
         super().__init__()
         self.delta = check_float(delta, "delta", low=0.0, low_inclusive=False)
 
     @override
-    def forward(self, pred: Any, target: Any) -> float:
+    def forward(self, pred: Any, target: Any, weights: Array | None = None) -> float:
         diff = _difference(pred, target, "HuberLoss")
+        scale = _scale(diff, weights)
         absolute = np.abs(diff)
         quadratic = np.minimum(absolute, self.delta)
         # 0.5 q^2 + delta (|d| - q) equals both branches of the piecewise definition
-        value = float(np.sum(0.5 * quadratic * quadratic + self.delta * (absolute - quadratic))) / diff.size
-        self._grad = np.clip(diff, -self.delta, self.delta) / diff.size
+        value = float(np.sum((0.5 * quadratic * quadratic + self.delta * (absolute - quadratic)) * scale))
+        self._grad = np.clip(diff, -self.delta, self.delta) * scale
         return value
 
-    @override
-    def get_config(self) -> dict[str, Any]:
-        return {"delta": self.delta}
 
-
-def class_indices(target: Any, n_classes: int, loss: str) -> Array:
+def class_indices(target: Any, n_classes: int, name: str) -> Array:
     """Validate integer class labels in ``[0, n_classes)``, listing the bad ones."""
     labels = np.asarray(target)
     if labels.dtype.kind not in "iu":
         raise TypeError(
-            f"{loss}: 1-D target must hold integer class indices, got dtype {labels.dtype}; "
+            f"{name} must hold integer class indices, got dtype {labels.dtype}; "
             "pass labels.astype(int) or one-hot rows"
         )
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):  # two reductions, then detail
         bad = labels[(labels < 0) | (labels >= n_classes)]
         raise ValueError(
-            f"{loss}: class labels must be in [0, {n_classes}) for {n_classes} outputs, "
-            f"got {sorted(set(bad.tolist()))[:10]}"
+            f"{name} holds class labels outside [0, {n_classes}) for {n_classes} outputs: "
+            f"{sorted(set(bad.tolist()))[:10]}"
         )
     return labels
 
@@ -157,7 +194,7 @@ class CrossEntropyLoss(Loss):
     """
 
     @override
-    def forward(self, pred: Any, target: Any) -> float:
+    def forward(self, pred: Any, target: Any, weights: Array | None = None) -> float:
         z = _prediction(pred, "CrossEntropyLoss")
         if z.ndim != 2:
             raise ValueError(
@@ -172,23 +209,26 @@ class CrossEntropyLoss(Loss):
             np.exp(grad, out=grad)
         total = grad.sum(axis=1, keepdims=True)
         lse = m + np.log(total)  # (batch, 1)
+        if weights is None:
+            total *= batch
+            grad /= total  # softmax(z) / batch
+        else:
+            grad /= total
+            grad *= weights.astype(z.dtype)  # softmax(z) w_i / sum(w)
         if t.ndim == 1:
             if t.shape[0] != batch:
                 raise ValueError(f"CrossEntropyLoss: target has {t.shape[0]} labels for a batch of {batch}")
-            labels = class_indices(t, k, "CrossEntropyLoss")
+            labels = class_indices(t, k, "CrossEntropyLoss: target")
             rows = self._rows(batch)
-            value = (float(lse.sum()) - float(z[rows, labels].sum())) / batch
-            total *= batch
-            grad /= total  # softmax(z) / batch
-            grad[rows, labels] -= 1.0 / batch
+            per_row = lse[:, 0] - z[rows, labels]
+            grad[rows, labels] -= 1.0 / batch if weights is None else weights[:, 0]
         else:
             t = _paired_target(z, t, "CrossEntropyLoss")
-            value = (float(np.vdot(lse[:, 0], t.sum(axis=1))) - float(np.vdot(t, z))) / batch
-            total *= batch
-            grad /= total
-            grad -= t / batch
+            per_row = lse[:, 0] * t.sum(axis=1) - np.einsum("ij,ij->i", t, z)
+            grad -= t / batch if weights is None else t * weights
         self._grad = grad
-        return float(value)
+        value = float(per_row.sum()) / batch if weights is None else float(np.dot(per_row, weights[:, 0]))
+        return value
 
     def _rows(self, batch: int) -> Array:
         """0..batch-1, kept between calls: the batch size rarely changes."""
@@ -206,16 +246,17 @@ class BCEWithLogitsLoss(Loss):
     """
 
     @override
-    def forward(self, pred: Any, target: Any) -> float:
+    def forward(self, pred: Any, target: Any, weights: Array | None = None) -> float:
         z = _prediction(pred, "BCEWithLogitsLoss")
         t = _paired_target(z, target, "BCEWithLogitsLoss")
+        scale = _scale(z, weights)
         with np.errstate(under="ignore"):  # exp(-|z|) underflows to 0 for large |z|: exact enough
             softplus = np.log1p(np.exp(-np.abs(z)))
-        value = float(np.sum(np.maximum(z, 0.0) - z * t + softplus)) / z.size
+        value = float(np.sum((np.maximum(z, 0.0) - z * t + softplus) * scale))
         sig = np.tanh(z * 0.5)
         sig *= 0.5
         sig += 0.5
         sig -= t
-        sig /= z.size
+        sig *= scale
         self._grad = sig
         return value

@@ -1,15 +1,17 @@
-"""``Parameter`` and ``Module``: the contract every layer and container follows.
+"""``Module``: the contract every layer and container follows.
 
 A module computes ``forward(x)`` and caches only what its ``backward(grad_out)`` needs; ``backward``
 returns the gradient with respect to the input and *adds* into each parameter's ``.grad``.
 Parameters, child modules and buffers are found automatically from the instance's attributes (also
 inside lists and tuples), in assignment order, as in PyTorch: a custom layer registers nothing.
+Three class attributes describe the rest: ``settings`` (the constructor arguments that rebuild it),
+``buffers`` (saved arrays that are not trained) and ``caches`` (forward state, never copied or
+pickled).
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -18,89 +20,48 @@ from numpy.typing import DTypeLike
 from typing_extensions import Self
 
 from tinynet._checks import Array, as_float_dtype, fmt_shape
+from tinynet._config import Configurable
+from tinynet.hooks import summary_table
+from tinynet.parameter import Parameter
 
 T = TypeVar("T")
 
-
-class Parameter:
-    """A trainable tensor: ``data`` and its accumulated gradient ``grad`` (same shape and dtype).
-
-    ``regularize`` is True for weights and False for biases; regularizers only touch the former.
-
-    ``zero_grad()`` is lazy: it marks the gradient as zero, and the first layer product after it
-    is written straight into ``grad`` (``accumulate_matmul``, ``accumulate_sum``) instead of being
-    added to a buffer of zeros, which saves a pass over the weights and a weight-sized temporary
-    every step. Reading ``grad`` before that fills in the zeros, so ``grad`` always shows the
-    true value; only an array obtained from ``grad`` *before* ``zero_grad()`` is not cleared.
-    """
-
-    __slots__ = ("_grad", "_zeroed", "data", "name", "regularize")
-
-    def __init__(self, data: Any, regularize: bool = True, name: str = "") -> None:
-        array = np.array(data, copy=True)
-        if array.dtype.kind != "f":
-            array = array.astype(np.float64)
-        self.data: Array = array
-        self._grad: Array = np.zeros_like(array)
-        self._zeroed = False  # True: the gradient is zero though the buffer may still hold old values
-        self.regularize = bool(regularize)
-        self.name = name
-
-    @property
-    def grad(self) -> Array:
-        if self._zeroed:
-            self._grad.fill(0.0)
-            self._zeroed = False
-        return self._grad
-
-    @grad.setter
-    def grad(self, value: Array) -> None:
-        self._grad = value
-        self._zeroed = False
-
-    def zero_grad(self) -> None:
-        """Set the gradient to zero (lazily: see the class docstring)."""
-        self._zeroed = True
-
-    def accumulate_matmul(self, a: Array, b: Array) -> None:
-        """grad += a @ b, computed straight into the buffer when the gradient is zero."""
-        if self._zeroed:
-            np.matmul(a, b, out=self._grad)
-            self._zeroed = False
-        else:
-            self._grad += a @ b
-
-    def accumulate_sum(self, a: Array, axis: int) -> None:
-        """grad += a.sum(axis), reduced straight into the buffer when the gradient is zero."""
-        if self._zeroed:
-            np.add.reduce(a, axis=axis, out=self._grad)
-            self._zeroed = False
-        else:
-            self._grad += np.add.reduce(a, axis=axis)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.data.shape)
-
-    @property
-    def size(self) -> int:
-        return int(self.data.size)
-
-    def __repr__(self) -> str:
-        return (
-            f"Parameter(name={self.name!r}, shape={fmt_shape(self.shape)}, "
-            f"dtype={self.data.dtype}, regularize={self.regularize})"
-        )
+__all__ = ["Module", "Parameter"]
 
 
-class Module:
+_CACHES: dict[type, tuple[str, ...]] = {}
+
+
+def _all_caches(cls: type[Module]) -> tuple[str, ...]:
+    """The ``caches`` of ``cls`` and its bases (computed once per class)."""
+    if cls not in _CACHES:
+        names: list[str] = []
+        for klass in cls.__mro__:
+            names += [n for n in vars(klass).get("caches", ()) if n not in names]
+        _CACHES[cls] = tuple(names)
+    return _CACHES[cls]
+
+
+def _attribute_items(module: Module, kind: type[T]) -> Iterator[tuple[str, T]]:
+    """``(name, value)`` of attributes of type ``kind``, list and tuple items as ``name.i``."""
+    for name, value in vars(module).items():
+        if isinstance(value, kind):
+            yield name, value
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                if isinstance(item, kind):
+                    yield f"{name}.{i}", item
+
+
+class Module(Configurable):
     """Base class of every layer and container.
 
-    Subclasses implement ``forward(x) -> y`` and ``backward(grad_out) -> grad_in``. Array state that
-    is not trained but must be saved (running statistics) is listed by name in ``buffers``.
+    Subclasses implement ``forward(x) -> y`` and ``backward(grad_out) -> grad_in``.
     """
 
     buffers: ClassVar[tuple[str, ...]] = ()
+    caches: ClassVar[tuple[str, ...]] = ()
+    preserves_width: ClassVar[bool] = False  # True for element-wise layers: out width == in width
     training: bool = True  # class default, so a subclass that skips super().__init__() works
 
     def __init__(self) -> None:
@@ -125,7 +86,7 @@ class Module:
         """
         self.backward(grad_out)
 
-    def __call__(self, x: Any) -> Array:
+    def __call__(self, x: Any) -> Any:
         return self.forward(x)
 
     def _cached(self, value: T | None) -> T:
@@ -134,49 +95,46 @@ class Module:
             raise RuntimeError(f"{self!r}: backward() called before forward()")
         return value
 
+    def input_width(self) -> int | None:
+        """The number of input features this module expects, when it knows it (Dense, norms)."""
+        return None
+
     # -- discovery -----------------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, Module]]:
         """Yield ``(name, child)`` for child modules in attribute order (lists as ``name.i``)."""
-        for name, value in vars(self).items():
-            if isinstance(value, Module):
-                yield name, value
-            elif isinstance(value, (list, tuple)):
-                for i, item in enumerate(value):
-                    if isinstance(item, Module):
-                        yield f"{name}.{i}", item
+        return _attribute_items(self, Module)
 
     def children(self) -> Iterator[Module]:
         for _, child in self.named_children():
             yield child
 
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """Yield ``(qualified_name, module)`` for this module (name ``prefix``) and every descendant."""
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
     def modules(self) -> Iterator[Module]:
         """Yield this module and every descendant, depth first."""
-        yield self
-        for child in self.children():
-            yield from child.modules()
+        for _, module in self.named_modules():
+            yield module
 
-    def _own_parameters(self) -> Iterator[tuple[str, Parameter]]:
-        for name, value in vars(self).items():
-            if isinstance(value, Parameter):
-                yield name, value
-            elif isinstance(value, (list, tuple)):
-                for i, item in enumerate(value):
-                    if isinstance(item, Parameter):
-                        yield f"{name}.{i}", item
+    def named_parameters(
+        self, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """Yield ``(qualified_name, parameter)`` pairs such as ``("0.weight", p)``.
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """Yield ``(qualified_name, parameter)`` pairs such as ``("0.weight", p)``; shared ones once."""
+        A parameter used in several places (``clone(share_parameters=True)``) comes once, under its
+        first name, unless ``remove_duplicate=False``.
+        """
         seen: set[int] = set()
-        for name, param in self._named_parameters_all(prefix):
-            if id(param) not in seen:
-                seen.add(id(param))
-                yield name, param
-
-    def _named_parameters_all(self, prefix: str) -> Iterator[tuple[str, Parameter]]:
-        for name, param in self._own_parameters():
-            yield prefix + name, param
-        for child_name, child in self.named_children():
-            yield from child._named_parameters_all(f"{prefix}{child_name}.")
+        for module_name, module in self.named_modules(prefix):
+            for name, param in _attribute_items(module, Parameter):
+                if remove_duplicate:
+                    if id(param) in seen:
+                        continue
+                    seen.add(id(param))
+                yield (f"{module_name}.{name}" if module_name else name), param
 
     def parameters(self) -> list[Parameter]:
         """Every distinct parameter of this module and its children, in a stable order."""
@@ -184,17 +142,36 @@ class Module:
 
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Array]]:
         """Yield ``(qualified_name, array)`` for non-trainable saved state (running statistics)."""
-        for name in self.buffers:
-            yield prefix + name, getattr(self, name)
-        for child_name, child in self.named_children():
-            yield from child.named_buffers(f"{prefix}{child_name}.")
+        for module_name, module in self.named_modules(prefix):
+            for name in module.buffers:
+                yield (f"{module_name}.{name}" if module_name else name), getattr(module, name)
 
     def num_parameters(self) -> int:
         return sum(param.size for param in self.parameters())
 
+    def get_submodule(self, target: str) -> Module:
+        """The descendant with qualified name ``target`` (``""`` is this module)."""
+        for name, module in self.named_modules():
+            if name == target:
+                return module
+        raise KeyError(f"{type(self).__name__} has no submodule {target!r}")
+
+    def set_parameter(self, target: str, param: Parameter) -> None:
+        """Put ``param`` at qualified name ``target`` (``"0.weight"``, ``"branches.1.weight"``)."""
+        for module_name, module in self.named_modules():
+            for name, _ in _attribute_items(module, Parameter):
+                if (f"{module_name}.{name}" if module_name else name) == target:
+                    attribute, _, index = name.partition(".")
+                    if index:
+                        getattr(module, attribute)[int(index)] = param
+                    else:
+                        setattr(module, attribute, param)
+                    return
+        raise KeyError(f"{type(self).__name__} has no parameter {target!r}")
+
     # -- training state ------------------------------------------------------------------------
     def zero_grad(self) -> None:
-        """Reset every parameter gradient to zero (in place)."""
+        """Reset every parameter gradient to zero (lazily, see ``Parameter``)."""
         # one pass over the attributes, no names, no de-duplication (zeroing twice is harmless):
         # this runs every training step
         for value in vars(self).values():
@@ -213,21 +190,28 @@ class Module:
         return self.train(False)
 
     def to(self, dtype: DTypeLike) -> Self:
-        """Cast every parameter, gradient and buffer to ``dtype`` (float32 or float64), in place."""
+        """Cast every parameter, gradient and buffer to ``dtype`` (float32 or float64), in place.
+
+        A real change of dtype gives the parameters new arrays; an optimizer holding them rebuilds
+        its flat storage (and casts its state) before its next step.
+        """
         resolved = as_float_dtype(dtype)
         for param in self.parameters():
-            param.data = param.data.astype(resolved)
-            param.grad = param.grad.astype(resolved)
+            param.data = param.data.astype(resolved, copy=False)
+            param.grad = param.grad.astype(resolved, copy=False)
         for module in self.modules():
             for name in module.buffers:
-                setattr(module, name, getattr(module, name).astype(resolved))
+                setattr(module, name, getattr(module, name).astype(resolved, copy=False))
         return self
 
     @property
     def dtype(self) -> np.dtype[Any] | None:
-        """The dtype of the first parameter, or None for a module without parameters."""
-        params = self.parameters()
-        return params[0].data.dtype if params else None
+        """The dtype of the first parameter (or buffer), or None for a module with neither."""
+        for _, param in self.named_parameters():
+            return param.data.dtype
+        for _, buffer in self.named_buffers():
+            return np.asarray(buffer).dtype
+        return None
 
     # -- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Array]:
@@ -235,6 +219,12 @@ class Module:
         state = {name: param.data.copy() for name, param in self.named_parameters()}
         state.update((name, np.array(value, copy=True)) for name, value in self.named_buffers())
         return state
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of every entry of ``state_dict()``, without copying anything."""
+        shapes = {name: param.shape for name, param in self.named_parameters()}
+        shapes.update((name, tuple(np.shape(value))) for name, value in self.named_buffers())
+        return shapes
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Copy ``state`` into this module's parameters and buffers, in place.
@@ -246,67 +236,29 @@ class Module:
             raise TypeError(f"state must be a dict of arrays, got {type(state).__name__}")
         targets = {name: param.data for name, param in self.named_parameters()}
         targets.update(self.named_buffers())
-        missing = [name for name in targets if name not in state]
-        unexpected = [name for name in state if name not in targets]
-        mismatched = [
-            f"{name}: expected {fmt_shape(target.shape)}, got {fmt_shape(np.shape(state[name]))}"
-            for name, target in targets.items()
-            if name in state and np.shape(state[name]) != target.shape
-        ]
-        not_numeric = [
-            f"{name} (dtype {np.asarray(state[name]).dtype})"
-            for name in targets
-            if name in state and np.asarray(state[name]).dtype.kind not in "fiub"
-        ]
-        if missing or unexpected or mismatched or not_numeric:
-            problems = []
-            if missing:
-                problems.append(f"missing keys {missing}")
-            if unexpected:
-                problems.append(f"unexpected keys {unexpected}")
-            if mismatched:
-                problems.append("shape mismatches [" + "; ".join(mismatched) + "]")
-            if not_numeric:
-                problems.append("non-numeric values [" + "; ".join(not_numeric) + "]")
-            raise ValueError(
-                f"load_state_dict: state does not fit {type(self).__name__}: " + ", ".join(problems)
-            )
+        arrays = {name: np.asarray(value) for name, value in state.items()}
+        given = {name: (array.shape, array.dtype) for name, array in arrays.items()}
+        problems = state_problems({name: target.shape for name, target in targets.items()}, given)
+        if problems:
+            raise ValueError(f"load_state_dict: state does not fit {type(self).__name__}: {problems}")
         for name, target in targets.items():  # in place: references to .data stay valid
-            np.copyto(target, np.asarray(state[name]), casting="unsafe")
+            np.copyto(target, arrays[name], casting="unsafe")
 
-    def _named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        yield prefix, self
-        for name, child in self.named_children():
-            yield from child._named_modules(f"{prefix}{name}.")
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the forward caches: a copy or a pickle never carries the last batch."""
+        state = self.__dict__.copy()
+        for name in _all_caches(type(self)):
+            if name in state:
+                state[name] = None
+        return state
 
     # -- description ---------------------------------------------------------------------------
-    def get_config(self) -> dict[str, Any]:
-        """JSON-able constructor arguments that rebuild this module (used by ``tinynet.save``)."""
-        return {}
-
     @classmethod
     def from_config(cls, config: dict[str, Any], children: Sequence[Module] = ()) -> Self:
         """Rebuild from ``get_config()`` and rebuilt children: ``cls(*children, **config)``."""
         factory: Any = cls
         module: Self = factory(*children, **config)
         return module
-
-    def extra_repr(self) -> str:
-        """The constructor arguments that differ from their defaults, as ``key=value``."""
-        defaults = inspect.signature(type(self).__init__).parameters
-
-        def is_default(key: str, value: Any) -> bool:
-            if key not in defaults:
-                return False
-            default = defaults[key].default
-            if key == "dtype":  # np.float64 and "float64" are the same default
-                return bool(np.dtype(default) == np.dtype(value))
-            return bool(default == value)
-
-        return ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if not is_default(k, v))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"
 
     def clone(self, share_parameters: bool = False) -> Self:
         """A deep copy with its own caches; with ``share_parameters`` the same Parameter objects."""
@@ -315,26 +267,41 @@ class Module:
             memo.update((id(param), param) for param in self.parameters())
         return copy.deepcopy(self, memo)
 
-    def summary_rows(self, x: Array, name: str) -> tuple[list[tuple[str, str, str, int]], Array]:
-        """Rows ``(name, layer, output shape, parameters)`` for ``summary()`` and the output of x."""
-        y = self.forward(x)
-        return [(name, repr(self), fmt_shape((-1, *y.shape[1:])), self.num_parameters())], y
-
     def summary(self, in_features: int | None = None) -> str:
-        """A table of layers with their output shapes (batch shown as -1) and parameter counts."""
-        if in_features is None:
-            declared = (getattr(m, "in_features", None) for m in self.modules())
-            in_features = next((w for w in declared if isinstance(w, int)), None)
-            if in_features is None:
-                raise ValueError("summary: cannot infer the input width; pass in_features=")
-        probe = self.clone().eval()  # a copy, so the caller's caches and mode stay untouched
-        x = np.zeros((1, in_features), dtype=self.dtype or np.float64)
-        rows, _ = probe.summary_rows(x, type(self).__name__)
-        header = ("name", "layer", "output shape", "params")
-        widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
-        table = [header, tuple("-" * w for w in widths), *rows]
-        lines = [
-            "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
-        ]
-        lines.append(f"total parameters: {self.num_parameters()}")
-        return "\n".join(lines)
+        """A table of every layer, nested ones indented, with output shapes and parameter counts.
+
+        The model (a copy of it, in eval mode) runs once on one sample of ``in_features`` features
+        (default: the width the model declares, see ``input_width``) to find the output shapes.
+        """
+        return summary_table(self, in_features)
+
+
+def state_problems(
+    expected: dict[str, tuple[int, ...]], given: dict[str, tuple[tuple[int, ...], np.dtype[Any]]]
+) -> str:
+    """Every missing key, unexpected key, shape mismatch and non-numeric entry, or ``""``.
+
+    ``expected`` maps names to shapes, ``given`` maps names to ``(shape, dtype)``.
+    """
+    missing = [name for name in expected if name not in given]
+    unexpected = [name for name in given if name not in expected]
+    mismatched = [
+        f"{name}: expected {fmt_shape(shape)}, got {fmt_shape(given[name][0])}"
+        for name, shape in expected.items()
+        if name in given and tuple(given[name][0]) != tuple(shape)
+    ]
+    not_numeric = [
+        f"{name} (dtype {given[name][1]})"
+        for name in expected
+        if name in given and given[name][1].kind not in "fiub"
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys {missing}")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected}")
+    if mismatched:
+        problems.append("shape mismatches [" + "; ".join(mismatched) + "]")
+    if not_numeric:
+        problems.append("non-numeric values [" + "; ".join(not_numeric) + "]")
+    return ", ".join(problems)

@@ -16,8 +16,19 @@ import numpy as np
 from numpy.typing import DTypeLike
 from typing_extensions import override
 
-from tinynet._checks import Array, as_batch, as_float_dtype, check_float, check_int, fmt_shape
-from tinynet.module import Module, Parameter
+from tinynet._checks import (
+    Array,
+    as_batch,
+    as_float_dtype,
+    check_float,
+    check_grad_out,
+    check_int,
+    fmt_shape,
+)
+from tinynet._config import Setting
+from tinynet.module import Module
+from tinynet.parameter import Parameter, allocate
+from tinynet.registry import register_module
 
 
 def _normalized_grad(grad_hat: Array, x_hat: Array, inv_std: Array, axis: int) -> Array:
@@ -32,18 +43,21 @@ def _normalized_grad(grad_hat: Array, x_hat: Array, inv_std: Array, axis: int) -
 class _Norm(Module):
     """Shared parts: the affine parameters and input checks."""
 
+    caches: ClassVar[tuple[str, ...]] = ("_x_hat", "_inv_std")
+
     def __init__(self, num_features: int, eps: float, affine: bool, dtype: DTypeLike) -> None:
         super().__init__()
         self.num_features = check_int(num_features, "num_features", minimum=1)
         self.eps = check_float(eps, "eps", low=0.0, low_inclusive=False)
         resolved = as_float_dtype(dtype)
+        shape = (self.num_features,)
         self.weight = (
-            Parameter(np.ones(self.num_features, resolved), regularize=False, name="weight")
+            Parameter(allocate(shape, resolved, 1.0), regularize=False, name="weight", copy=False)
             if affine
             else None
         )
         self.bias = (
-            Parameter(np.zeros(self.num_features, resolved), regularize=False, name="bias")
+            Parameter(allocate(shape, resolved), regularize=False, name="bias", copy=False)
             if affine
             else None
         )
@@ -59,6 +73,10 @@ class _Norm(Module):
             )
         return array
 
+    @override
+    def input_width(self) -> int:
+        return self.num_features
+
     def _normalize(self, x: Array, mean: Array, var: Array) -> Array:
         """x_hat = (x - mean) / sqrt(var + eps), cached with 1 / sqrt(var + eps); then the affine map."""
         inv_std = 1.0 / np.sqrt(var + self.eps)
@@ -72,6 +90,7 @@ class _Norm(Module):
     def _affine_backward(self, grad_out: Array) -> tuple[Array, Array, Array]:
         """dL/dx_hat (accumulating dL/dgamma and dL/dbeta), and the cached x_hat and 1 / std."""
         x_hat, inv_std = self._cached(self._x_hat), self._cached(self._inv_std)
+        grad_out = check_grad_out(grad_out, x_hat.shape, self)
         if self.weight is None or self.bias is None:
             return grad_out, x_hat, inv_std
         self.weight.grad += (grad_out * x_hat).sum(axis=0)
@@ -83,6 +102,7 @@ class _Norm(Module):
         return self.weight.data.dtype if self.weight is not None else None
 
 
+@register_module
 class BatchNorm1d(_Norm):
     """Batch normalization over the batch axis, as ``torch.nn.BatchNorm1d``.
 
@@ -92,6 +112,7 @@ class BatchNorm1d(_Norm):
     eval:     the running mean and variance normalize (a fixed affine map)
     """
 
+    settings: ClassVar[tuple[Setting, ...]] = ("num_features", "eps", "momentum", "affine", "dtype")
     buffers: ClassVar[tuple[str, ...]] = ("running_mean", "running_var")
 
     def __init__(
@@ -106,8 +127,8 @@ class BatchNorm1d(_Norm):
         self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0)
         self.affine = bool(affine)
         resolved = as_float_dtype(dtype)
-        self.running_mean: Array = np.zeros(self.num_features, resolved)
-        self.running_var: Array = np.ones(self.num_features, resolved)
+        self.running_mean: Array = allocate((self.num_features,), resolved)
+        self.running_var: Array = allocate((self.num_features,), resolved, 1.0)
 
     @override
     def forward(self, x: Array) -> Array:
@@ -137,22 +158,15 @@ class BatchNorm1d(_Norm):
             return grad_in
         return _normalized_grad(grad_hat, x_hat, inv_std, axis=0)
 
-    @override
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "num_features": self.num_features,
-            "eps": self.eps,
-            "momentum": self.momentum,
-            "affine": self.affine,
-            "dtype": str(self.running_mean.dtype),
-        }
 
-
+@register_module
 class LayerNorm(_Norm):
     """Layer normalization over the features of each sample, as ``torch.nn.LayerNorm(num_features)``.
 
     x: (batch, num_features) -> y: (batch, num_features); the same in training and eval mode.
     """
+
+    settings: ClassVar[tuple[Setting, ...]] = ("num_features", "eps", "elementwise_affine", "dtype")
 
     def __init__(
         self,
@@ -175,12 +189,3 @@ class LayerNorm(_Norm):
     def backward(self, grad_out: Array) -> Array:
         grad_hat, x_hat, inv_std = self._affine_backward(grad_out)
         return _normalized_grad(grad_hat, x_hat, inv_std, axis=1)
-
-    @override
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "num_features": self.num_features,
-            "eps": self.eps,
-            "elementwise_affine": self.elementwise_affine,
-            "dtype": str(self._dtype() or np.dtype(np.float64)),
-        }

@@ -2,8 +2,9 @@
 
 Each optimizer takes a list of parameters, ``step()`` applies one update from their ``.grad``,
 ``zero_grad()`` clears the gradients, and ``lr`` may be changed between steps (a Schedule does).
-State buffers are allocated once at construction and updated with in-place ufuncs, so a step
-allocates almost nothing. With g = grad + weight_decay * p (L2 added to the gradient, as PyTorch):
+The parameters live in flat buffers (one per dtype) and so does the state, allocated once at
+construction: a step is a handful of in-place ufuncs over the whole model, whatever its size.
+With g = grad + weight_decay * p (L2 added to the gradient, as PyTorch):
 
 | optimizer | update (t = step count from 1)                                                        |
 |-----------|---------------------------------------------------------------------------------------|
@@ -16,39 +17,53 @@ allocates almost nothing. With g = grad + weight_decay * p (L2 added to the grad
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from tinynet._checks import Array, check_float
-from tinynet.module import Parameter
+from tinynet._config import Configurable, Setting
+from tinynet.parameter import FlatGroup, Parameter, distinct, flatten
+
+State = dict[str, Array]
 
 
-class Optimizer:
-    """Base class: holds the parameters, the learning rate, the step count and per-parameter state."""
+class Optimizer(Configurable):
+    """Base class: the parameters in flat storage, the learning rate, the step count and the state.
+
+    ``__init__`` moves ``params`` into flat buffers (see ``tinynet.parameter``) and subclasses
+    allocate their state there with ``_allocate``; ``step`` then runs ``_update`` once per dtype
+    over whole buffers: element-wise rules need no loop over parameters. When a parameter was
+    given a new array since (``Module.to``), ``step`` rebuilds the storage first, state included.
+    """
+
+    settings: ClassVar[tuple[Setting, ...]] = ("lr",)
 
     def __init__(self, params: Iterable[Parameter], lr: float) -> None:
-        self.params = list(params)
-        if not self.params:
+        given = list(params)
+        if not given:
             raise ValueError(f"{type(self).__name__}: params must hold at least one Parameter, got none")
-        for index, param in enumerate(self.params):
+        for index, param in enumerate(given):
             if not isinstance(param, Parameter):
                 raise TypeError(
                     f"{type(self).__name__}: params[{index}] must be a Parameter, got {type(param).__name__}"
                     " (pass model.parameters())"
                 )
+        self.params = distinct(given)
         self.lr = check_float(lr, "lr", low=0.0, low_inclusive=False)
         self.t = 0
-        self.state: list[dict[str, Array]] = [{} for _ in self.params]
-        self._scratch = [np.empty_like(p.data) for p in self.params]
+        self._state_names: tuple[str, ...] = ()
+        self._groups: list[FlatGroup] = flatten(self.params)
+        self._states: list[State] = [{} for _ in self._groups]
+        self._scratch = [np.empty_like(group.data) for group in self._groups]
 
     def _allocate(self, *names: str) -> None:
-        """Create zero-filled state buffers ``names`` for every parameter (once, at construction)."""
-        for param, state in zip(self.params, self.state, strict=True):
-            state.update((name, np.zeros_like(param.data)) for name in names)
+        """Create zero-filled flat state buffers ``names`` (once, at construction)."""
+        self._state_names += names
+        for group, state in zip(self._groups, self._states, strict=True):
+            state.update((name, np.zeros_like(group.data)) for name in names)
 
     @property
     def lr(self) -> float:
@@ -66,11 +81,36 @@ class Optimizer:
     def step(self) -> None:
         """Apply one update to every parameter from its current ``.grad``."""
         self.t += 1
-        for param, state, scratch in zip(self.params, self.state, self._scratch, strict=True):
-            self._update(param.data, param.grad, state, scratch)
+        for group in self._groups:
+            if not group.valid:
+                self._rebuild()
+                break
+        for group, state, scratch in zip(self._groups, self._states, self._scratch, strict=True):
+            group.resolve_grads()
+            self._update(group.data, group.grad, state, scratch)
 
-    def _update(self, p: Array, grad: Array, state: dict[str, Array], scratch: Array) -> None:
+    def _update(self, p: Array, grad: Array, state: State, scratch: Array) -> None:
+        """One update of flat data ``p`` from flat gradient ``grad``, in place."""
         raise NotImplementedError
+
+    def _rebuild(self) -> None:
+        """New flat storage for the parameters as they are now; the state moves along, cast."""
+        old = self.param_states()
+        self._groups = flatten(self.params)
+        self._states = [{name: np.zeros_like(g.data) for name in self._state_names} for g in self._groups]
+        self._scratch = [np.empty_like(g.data) for g in self._groups]
+        for mine, saved in zip(self.param_states(), old, strict=True):
+            for name, view in mine.items():
+                view[...] = saved[name]
+
+    def param_states(self) -> list[State]:
+        """Each parameter's state as views into the flat buffers, in ``params`` order."""
+        where: dict[int, State] = {}
+        for group, state in zip(self._groups, self._states, strict=True):
+            views = {name: group.views(buffer) for name, buffer in state.items()}
+            for index, param in enumerate(group.params):
+                where[id(param)] = {name: views[name][index] for name in state}
+        return [where[id(param)] for param in self.params]
 
     def _decayed(self, p: Array, grad: Array, weight_decay: float, scratch: Array) -> Array:
         """g = grad + weight_decay * p, written into ``scratch`` (``grad`` itself is not touched)."""
@@ -82,15 +122,14 @@ class Optimizer:
 
     def hyperparameters(self) -> dict[str, Any]:
         """The constructor's arguments (but ``params``) with their current values."""
-        names = inspect.signature(type(self).__init__).parameters
-        return {name: getattr(self, name) for name in names if name not in ("self", "params")}
+        return self.get_config()
 
     def state_dict(self) -> dict[str, Any]:
-        """Hyperparameters, step count and copies of every state buffer, for resuming."""
+        """Hyperparameters, step count and copies of every parameter's state, for resuming."""
         return {
             "hyperparameters": self.hyperparameters(),
             "t": self.t,
-            "state": [{k: v.copy() for k, v in s.items()} for s in self.state],
+            "state": [{k: v.copy() for k, v in s.items()} for s in self.param_states()],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -102,22 +141,21 @@ class Optimizer:
                 f"{type(self).__name__}.load_state_dict: expected state for {len(self.params)} parameters, "
                 f"got {got}"
             )
-        for index, (mine, theirs) in enumerate(zip(self.state, buffers, strict=True)):
-            for name, array in mine.items():
-                value = np.asarray(theirs.get(name))
-                if value.shape != array.shape:
+        mine = self.param_states()
+        for index, (views, theirs) in enumerate(zip(mine, buffers, strict=True)):
+            for name, view in views.items():
+                value = np.asarray(theirs.get(name) if isinstance(theirs, dict) else None)
+                if value.shape != view.shape:
                     raise ValueError(
                         f"{type(self).__name__}.load_state_dict: state[{index}][{name!r}] must have shape "
-                        f"{array.shape}, got {value.shape}"
+                        f"{view.shape}, got {value.shape}"
                     )
-                array[...] = value
+        for views, theirs in zip(mine, buffers, strict=True):
+            for name, view in views.items():
+                view[...] = theirs[name]
         self.t = int(state.get("t", 0))
         if "lr" in state.get("hyperparameters", {}):
             self.lr = state["hyperparameters"]["lr"]
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _check_eps(eps: float) -> float:
@@ -138,6 +176,8 @@ def _check_betas(betas: tuple[float, float]) -> tuple[float, float]:
 
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum, as ``torch.optim.SGD``."""
+
+    settings: ClassVar[tuple[Setting, ...]] = ("lr", "momentum", "dampening", "nesterov", "weight_decay")
 
     def __init__(
         self,
@@ -161,15 +201,6 @@ class SGD(Optimizer):
         if self.momentum != 0.0:
             self._allocate("momentum_buffer")
 
-    def step(self) -> None:
-        if self.momentum or self.weight_decay:
-            super().step()
-            return
-        self.t += 1
-        for param, scratch in zip(self.params, self._scratch, strict=True):  # plain SGD: p -= lr g
-            np.multiply(param.grad, self.lr, out=scratch)
-            param.data -= scratch
-
     def _update(self, p: Array, grad: Array, state: dict[str, Array], scratch: Array) -> None:
         g = self._decayed(p, grad, self.weight_decay, scratch)
         if self.momentum != 0.0:
@@ -186,6 +217,8 @@ class SGD(Optimizer):
 
 class Adam(Optimizer):
     """Adam (Kingma and Ba, 2015) with L2 ``weight_decay`` and ``amsgrad``, as ``torch.optim.Adam``."""
+
+    settings: ClassVar[tuple[Setting, ...]] = ("lr", "betas", "eps", "weight_decay", "amsgrad")
 
     def __init__(
         self,
@@ -254,6 +287,8 @@ class AdamW(Adam):
 class RMSprop(Optimizer):
     """RMSprop (Hinton, 2012), optionally centered and with momentum, as ``torch.optim.RMSprop``."""
 
+    settings: ClassVar[tuple[Setting, ...]] = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
+
     def __init__(
         self,
         params: Iterable[Parameter],
@@ -302,6 +337,8 @@ class RMSprop(Optimizer):
 
 class Adagrad(Optimizer):
     """Adagrad (Duchi et al., 2011), as ``torch.optim.Adagrad`` (initial accumulator 0)."""
+
+    settings: ClassVar[tuple[Setting, ...]] = ("lr", "lr_decay", "weight_decay", "eps")
 
     def __init__(
         self,

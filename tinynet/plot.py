@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from tinynet._checks import Array
+from tinynet._io import atomic_write_bytes
 from tinynet.callbacks import History
-from tinynet.serialization import atomic_write_bytes
 
 INSTALL_HINT = "pip install 'tinynet[plot]'"
 

@@ -1,20 +1,43 @@
 """Weight penalties on parameters with ``regularize=True`` (weights, never biases).
 
 penalty = l1 * sum(abs(w)) + (l2 / 2) * sum(w^2);   apply adds l1 * sign(w) + l2 * w to w.grad.
+
+When the parameters are an optimizer's flat storage, the weights of one dtype are a single slice
+(regularized parameters come first there), so both are a few NumPy calls for the whole model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import ClassVar
 
 import numpy as np
 
-from tinynet._checks import check_float
-from tinynet.module import Parameter
+from tinynet._checks import Array, check_float
+from tinynet._config import Configurable, Setting
+from tinynet.parameter import Parameter, find_groups
 
 
-class Regularizer:
+def _weights(params: Sequence[Parameter], with_grads: bool) -> Iterator[tuple[Array, Array | None]]:
+    """``(w, grad of w)`` as flat arrays over the regularized weights (grad None unless asked for)."""
+    groups = find_groups(params)
+    if groups is not None:
+        for group in groups:
+            if group.n_regularized:
+                if with_grads:
+                    group.resolve_grads()
+                n = group.n_regularized
+                yield group.data[:n], group.grad[:n] if with_grads else None
+        return
+    for param in params:
+        if param.regularize:
+            yield param.data.reshape(-1), param.grad.reshape(-1) if with_grads else None
+
+
+class Regularizer(Configurable):
     """L1 and L2 penalties; ``L1``, ``L2`` and ``L1L2`` only choose which are on."""
+
+    settings: ClassVar[tuple[Setting, ...]] = ("l1", "l2")
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
         self.l1 = check_float(l1, "l1", low=0.0)
@@ -23,30 +46,27 @@ class Regularizer:
     def penalty(self, params: Sequence[Parameter]) -> float:
         """l1 * sum(abs(w)) + (l2 / 2) * sum(w^2) over the regularized parameters."""
         total = 0.0
-        for param in params:
-            if param.regularize:
-                w = param.data.reshape(-1)
-                if self.l1:
-                    total += self.l1 * float(np.abs(w).sum())
-                if self.l2:
-                    total += 0.5 * self.l2 * float(np.dot(w, w))
+        for w, _ in _weights(params, with_grads=False):
+            if self.l1:
+                total += self.l1 * float(np.abs(w).sum())
+            if self.l2:
+                total += 0.5 * self.l2 * float(np.dot(w, w))
         return total
 
     def apply(self, params: Sequence[Parameter]) -> None:
         """Add the penalty's gradient, l1 * sign(w) + l2 * w, into each regularized ``.grad``."""
-        for param in params:
-            if param.regularize:
-                if self.l1:
-                    param.grad += self.l1 * np.sign(param.data)
-                if self.l2:
-                    param.grad += self.l2 * param.data
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(l1={self.l1}, l2={self.l2})"
+        for w, grad in _weights(params, with_grads=True):
+            assert grad is not None  # asked for
+            if self.l1:
+                grad += self.l1 * np.sign(w)
+            if self.l2:
+                grad += self.l2 * w
 
 
 class L1(Regularizer):
     """penalty = l1 * sum(abs(w))."""
+
+    settings: ClassVar[tuple[Setting, ...]] = ("l1",)
 
     def __init__(self, l1: float) -> None:
         super().__init__(l1=l1)
@@ -54,6 +74,8 @@ class L1(Regularizer):
 
 class L2(Regularizer):
     """penalty = (l2 / 2) * sum(w^2); gradient l2 * w."""
+
+    settings: ClassVar[tuple[Setting, ...]] = ("l2",)
 
     def __init__(self, l2: float) -> None:
         super().__init__(l2=l2)

@@ -15,12 +15,13 @@ Every schedule returns a finite value >= 0 for every t >= 0, also past its end.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import ClassVar
 
 from tinynet._checks import check_float, check_int
+from tinynet._config import Configurable, Setting
 
 
-class Schedule:
+class Schedule(Configurable):
     """Base class: subclasses implement ``lr_at(t)``; ``__call__`` validates t."""
 
     def __call__(self, t: int) -> float:
@@ -29,13 +30,6 @@ class Schedule:
     def lr_at(self, t: int) -> float:
         raise NotImplementedError
 
-    def get_config(self) -> dict[str, Any]:
-        return dict(vars(self))
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
 
 def _check_lr(lr: float, name: str = "lr") -> float:
     return check_float(lr, name, low=0.0, low_inclusive=False)
@@ -43,6 +37,8 @@ def _check_lr(lr: float, name: str = "lr") -> float:
 
 class Constant(Schedule):
     """lr(t) = lr."""
+
+    settings: ClassVar[tuple[Setting, ...]] = ("lr",)
 
     def __init__(self, lr: float) -> None:
         self.lr = _check_lr(lr)
@@ -53,6 +49,8 @@ class Constant(Schedule):
 
 class InverseTimeDecay(Schedule):
     """lr(t) = lr / (1 + decay_rate * t)."""
+
+    settings: ClassVar[tuple[Setting, ...]] = ("lr", "decay_rate")
 
     def __init__(self, lr: float, decay_rate: float) -> None:
         self.lr = _check_lr(lr)
@@ -65,6 +63,8 @@ class InverseTimeDecay(Schedule):
 class ExponentialDecay(Schedule):
     """lr(t) = lr * gamma^t, 0 < gamma <= 1."""
 
+    settings: ClassVar[tuple[Setting, ...]] = ("lr", "gamma")
+
     def __init__(self, lr: float, gamma: float) -> None:
         self.lr = _check_lr(lr)
         self.gamma = check_float(gamma, "gamma", low=0.0, high=1.0, low_inclusive=False)
@@ -75,6 +75,8 @@ class ExponentialDecay(Schedule):
 
 class StepDecay(Schedule):
     """lr(t) = lr * gamma^floor(t / step_size): multiply by gamma every ``step_size`` epochs."""
+
+    settings: ClassVar[tuple[Setting, ...]] = ("lr", "step_size", "gamma")
 
     def __init__(self, lr: float, step_size: int, gamma: float = 0.1) -> None:
         self.lr = _check_lr(lr)
@@ -87,6 +89,8 @@ class StepDecay(Schedule):
 
 class CosineDecay(Schedule):
     """lr(t) = min_lr + (lr - min_lr) (1 + cos(pi t / total)) / 2 for t < total, min_lr after."""
+
+    settings: ClassVar[tuple[Setting, ...]] = ("lr", "total", "min_lr")
 
     def __init__(self, lr: float, total: int, min_lr: float = 0.0) -> None:
         self.lr = _check_lr(lr)
@@ -104,6 +108,8 @@ class Warmup(Schedule):
 
     lr(t) = then(0) (t + 1) / (warmup + 1) for t < warmup; the ramp never yields 0.
     """
+
+    settings: ClassVar[tuple[Setting, ...]] = ("warmup", "then")
 
     def __init__(self, warmup: int, then: Schedule) -> None:
         self.warmup = check_int(warmup, "warmup", minimum=0)

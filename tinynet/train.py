@@ -28,7 +28,7 @@ from tinynet._checks import (
 )
 from tinynet.callbacks import Callback, EarlyStopping, History, Progress
 from tinynet.clip import Clipper, global_norm
-from tinynet.losses import CrossEntropyLoss, Loss
+from tinynet.losses import CrossEntropyLoss, Loss, class_indices
 from tinynet.metrics import get_metric
 from tinynet.module import Module
 from tinynet.optim import Optimizer
@@ -82,7 +82,11 @@ def _probe(model: Module, x: Array, y: Array, loss: Loss) -> None:
         kind = ValueError if isinstance(error, ValueError) else TypeError
         raise kind(f"x of shape {fmt_shape(x.shape)} does not fit the model: {error}") from None
     if isinstance(loss, CrossEntropyLoss) and y.ndim == 1:
-        _check_labels(y, out.shape[1])
+        classes = np.unique(class_indices(y, out.shape[1], f"y (for a model with {out.shape[1]} outputs)"))
+        if len(classes) < 2:
+            raise ValueError(
+                f"y holds a single class ({classes.tolist()}); training a classifier needs at least 2 classes"
+            )
     try:
         loss(out, y[:1])
     except (ValueError, TypeError) as error:
@@ -91,26 +95,6 @@ def _probe(model: Module, x: Array, y: Array, loss: Loss) -> None:
             f"y of shape {fmt_shape(y.shape)} does not fit the model's output of shape "
             f"{fmt_shape((len(x), *out.shape[1:]))} for {type(loss).__name__}: {error}"
         ) from None
-
-
-def _check_labels(y: Array, n_outputs: int) -> None:
-    """Class indices for CrossEntropyLoss must lie in [0, n_outputs): list the bad ones up front."""
-    if y.dtype.kind not in "iu":
-        raise TypeError(
-            f"y must hold integer class indices for CrossEntropyLoss, got dtype {y.dtype}; "
-            "pass y.astype(int) or one-hot rows"
-        )
-    classes = np.unique(y)
-    if len(classes) < 2:
-        raise ValueError(
-            f"y holds a single class ({classes.tolist()}); training a classifier needs at least 2 classes"
-        )
-    bad = classes[(classes < 0) | (classes >= n_outputs)]
-    if bad.size:
-        raise ValueError(
-            f"y holds class labels outside [0, {n_outputs}) for a model with {n_outputs} outputs: "
-            f"{bad[:10].tolist()}"
-        )
 
 
 def fit(
@@ -333,8 +317,9 @@ def predict(model: Module, x: Any, batch_size: int | None = None) -> Array:
     model.eval()
     try:
         if size >= len(xs):
-            return model(xs)
-        return np.concatenate([model(xs[i : i + size]) for i in range(0, len(xs), size)])
+            out: Array = model.forward(xs)
+            return out
+        return np.concatenate([model.forward(xs[i : i + size]) for i in range(0, len(xs), size)])
     finally:
         model.train(was_training)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import math
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import tinynet as tn
+from tinynet._checks import check_float, check_int
 from tinynet.datasets import DATASETS
 
 ACTIVATIONS: dict[str, type[tn.Module]] = {
@@ -29,60 +30,50 @@ class Parser(argparse.ArgumentParser):
         raise CLIError(f"{message} (see '{self.prog} --help')")
 
 
-# -- flag parsing helpers -------------------------------------------------------------------------
-def positive_int(text: str) -> int:
+# -- flag parsing helpers: the package's own checks (tinynet._checks), worded for a flag ----------
+def _checked(check: Callable[[], Any]) -> Any:
     try:
-        value = int(text)
+        return check()
+    except (TypeError, ValueError) as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("value ")) from None
+
+
+def _number(text: str, kind: type) -> Any:
+    try:
+        return kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+        expected = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    return int(_checked(lambda: check_int(_number(text, int), "value", minimum=1)))
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def finite_float(
-    text: str, *, low: float = -math.inf, high: float = math.inf, open_low: bool = False
-) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value < low or value > high or (open_low and value == low):
-        bound = f"in ({low}, {high})" if math.isfinite(high) else (f"> {low}" if open_low else f">= {low}")
-        raise argparse.ArgumentTypeError(f"expected a finite number {bound}, got {text}")
-    return value
+    return int(_checked(lambda: check_int(_number(text, int), "value", minimum=0)))
 
 
 def positive_float(text: str) -> float:
-    return finite_float(text, low=0.0, open_low=True)
+    return float(_checked(lambda: check_float(_number(text, float), "value", low=0.0, low_inclusive=False)))
 
 
 def non_negative_float(text: str) -> float:
-    return finite_float(text, low=0.0)
+    return float(_checked(lambda: check_float(_number(text, float), "value", low=0.0)))
 
 
 def fraction(text: str) -> float:
-    value = finite_float(text, low=0.0, high=1.0, open_low=True)
-    if value >= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a finite number in (0, 1), got {text}")
-    return value
+    value = _number(text, float)
+    return float(
+        _checked(
+            lambda: check_float(value, "value", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+        )
+    )
 
 
 def dropout_rate(text: str) -> float:
-    value = finite_float(text, low=0.0)
-    if value >= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a dropout probability in [0, 1), got {text}")
-    return value
+    value = _number(text, float)
+    return float(_checked(lambda: check_float(value, "value", low=0.0, high=1.0, high_inclusive=False)))
 
 
 def flag(*names: str) -> list[str]:

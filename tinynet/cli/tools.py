@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 
 import tinynet as tn
+from tinynet._io import atomic_write_bytes
 from tinynet.cases import LOSS_CASES, MODULE_CASES, away_from_kink
 from tinynet.cli.parser import CLIError
 from tinynet.cli.train import build_model
 from tinynet.datasets import DATASETS
-from tinynet.serialization import atomic_write_bytes, load_metadata
+from tinynet.serialization import load_metadata
 
 
 def run_summary(args: argparse.Namespace, out: Any) -> int:

@@ -13,10 +13,10 @@ import numpy as np
 
 import tinynet as tn
 from tinynet import metrics
+from tinynet._io import atomic_write_bytes
 from tinynet.cli.parser import ACTIVATIONS, CLIError
 from tinynet.data import StandardScaler, train_test_split
 from tinynet.datasets import DATASETS, Dataset, load_csv
-from tinynet.serialization import atomic_write_bytes
 
 
 def load_dataset(name: str, task: str, target: str | None) -> Dataset:

@@ -8,6 +8,7 @@ an installed tinynet needs no network: ``load_iris()`` (150 x 4, 3 classes), ``l
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 import math
@@ -192,9 +193,7 @@ def _bundled(filename: str, task: str) -> Dataset:
     raw = source.read_bytes()
     text = gzip.decompress(raw).decode("utf-8") if filename.endswith(".gz") else raw.decode("utf-8")
     dataset = parse_csv(text, filename, task=task)
-    return Dataset(
-        dataset.x, dataset.y, dataset.feature_names, dataset.target_names, task, filename.split(".")[0]
-    )
+    return dataclasses.replace(dataset, task=task, name=filename.split(".")[0])
 
 
 def load_iris() -> Dataset:
