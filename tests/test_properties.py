@@ -232,7 +232,7 @@ def test_keyboard_interrupt_keeps_the_last_finished_step_and_the_history() -> No
 def test_keyboard_interrupt_raised_inside_a_step_attaches_history() -> None:
     class Boom(tn.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-            if epoch == 1:
+            if epoch == 2:  # epochs are numbered from 1
                 raise KeyboardInterrupt
 
     model = tn.Sequential(tn.Dense(2, 1, rng=0))

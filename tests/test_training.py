@@ -97,12 +97,13 @@ def test_early_stopping_restores_the_best_weights_exactly() -> None:
         callbacks=[Record()],
         verbose=0,
     )
-    best = int(np.argmin(history.val_loss))
-    assert history.best_epoch == best
-    assert history.stopped_epoch is not None and history.stopped_epoch < 199
-    assert history.stopped_epoch == best + 3
+    best = int(np.argmin(history.val_loss)) + 1  # epochs are numbered from 1
+    assert history.best_epoch == history.restored_epoch == best
+    assert history.stopped_epoch is not None and history.stopped_epoch < 200
+    assert history.stopped_epoch == best + 3 == history.epochs
+    assert history.stop_reason == "val_loss was not lower than its best for 3 epochs"
     for name, value in model.state_dict().items():
-        np.testing.assert_array_equal(value, snapshots[best][name])
+        np.testing.assert_array_equal(value, snapshots[best - 1][name])
 
 
 def test_early_stopping_restores_best_when_epochs_run_out() -> None:
@@ -120,8 +121,8 @@ def test_early_stopping_restores_best_when_epochs_run_out() -> None:
         early_stopping=tn.EarlyStopping(patience=100),
         verbose=0,
     )
-    assert history.stopped_epoch is None
-    assert history.best_epoch == int(np.argmin(history.val_loss))
+    assert history.stopped_epoch is None and history.stop_reason is None
+    assert history.best_epoch == int(np.argmin(history.val_loss)) + 1
 
 
 def test_divergence_raises_and_leaves_finite_weights() -> None:
@@ -166,7 +167,8 @@ def test_callback_can_stop_training() -> None:
             return epoch == 2
 
     _, history = train_iris(callbacks=[StopAtTwo()])
-    assert history.epochs == 3 and history.stopped_epoch == 2
+    assert history.epochs == 2 and history.stopped_epoch == 2
+    assert history.stop_reason == "StopAtTwo stopped training"
 
 
 def test_clipper_and_regularizer_enter_the_loop() -> None:
@@ -181,22 +183,22 @@ def test_progress_output_is_plain_lines_when_not_a_tty() -> None:
     stream = io.StringIO()
     progress = tn.Progress(3, stream)
     progress.on_train_begin(iris_model())
-    for epoch in range(3):
-        progress.on_epoch_end(epoch, {"loss": 1.0, "val_loss": 2.0, "lr": 0.1})
+    for epoch in range(1, 4):
+        progress.on_epoch_end(epoch, {"loss": 1.0, "val_loss": 2.0, "val_accuracy": 0.5, "lr": 0.1})
+    progress.on_train_end(iris_model(), tn.History(loss=[1.0] * 3))
     lines = stream.getvalue().splitlines()
-    assert (
-        len(lines) == 3
-        and lines[0].startswith("epoch 1/3")
-        and "val_loss 2.0000" in lines[0]
-        and "ETA" in lines[0]
-    )
+    assert len(lines) == 4
+    assert lines[0].startswith("epoch 1/3") and lines[2].startswith("epoch 3/3")
+    assert "val_loss 2.0000" in lines[0] and "val_accuracy 0.5000" in lines[0] and "ETA" in lines[0]
+    assert lines[3] == "ran all 3 epochs (no early stop)"
 
 
 def test_verbose_zero_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     train_iris(epochs=2, verbose=0)
     assert capsys.readouterr().out == ""
     train_iris(epochs=2, verbose=1)
-    assert capsys.readouterr().out.count("epoch") == 2
+    lines = capsys.readouterr().out.splitlines()
+    assert [line[:9] for line in lines] == ["epoch 1/2", "epoch 2/2", "ran all 2"]
 
 
 def test_predict_and_evaluate_restore_mode() -> None:

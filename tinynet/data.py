@@ -213,11 +213,20 @@ def one_hot(labels: Any, n_classes: int | None = None) -> Array:
     return out
 
 
-def minibatch_indices(n: int, batch_size: int, rng: np.random.Generator | None = None) -> Iterator[Array]:
-    """Index arrays of consecutive minibatches (the last may be smaller), shuffled when ``rng`` is given."""
+def minibatch_indices(
+    n: int, batch_size: int, rng: np.random.Generator | None = None, *, join_single: bool = False
+) -> Iterator[Array]:
+    """Index arrays of consecutive minibatches covering ``range(n)`` once, shuffled when ``rng`` is given.
+
+    The last batch may be smaller. With ``join_single`` a last batch of a single row joins the one
+    before it (``fit`` asks for this: one row has no batch statistics for BatchNorm1d to use).
+    """
     order = rng.permutation(n) if rng is not None else np.arange(n)
-    for start in range(0, n, batch_size):
-        yield order[start : start + batch_size]
+    starts = list(range(0, n, batch_size))
+    if join_single and len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    for i, start in enumerate(starts):
+        yield order[start : starts[i + 1] if i + 1 < len(starts) else n]
 
 
 def minibatches(x: Any, y: Any, batch_size: int, rng: RngLike | bool = None) -> Iterator[tuple[Array, Array]]:

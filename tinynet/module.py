@@ -197,8 +197,7 @@ class Module(Configurable):
         """
         resolved = as_float_dtype(dtype)
         for param in self.parameters():
-            param.data = param.data.astype(resolved, copy=False)
-            param.grad = param.grad.astype(resolved, copy=False)
+            param.to(resolved)
         for module in self.modules():
             for name in module.buffers:
                 setattr(module, name, getattr(module, name).astype(resolved, copy=False))

@@ -32,7 +32,9 @@ class Parameter:
     is written straight into ``grad`` (``accumulate_matmul``, ``accumulate_sum``) instead of being
     added to a buffer of zeros, which saves a pass over the weights and a weight-sized temporary
     every step. Reading ``grad`` fills in the zeros first, so ``grad`` always shows the true value;
-    only an array obtained from ``grad`` *before* ``zero_grad()`` is not cleared.
+    only an array obtained from ``grad`` *before* ``zero_grad()`` is not cleared. The gradient
+    buffer itself is allocated on first use: a model that only predicts never pays for it.
+    Copies and pickles carry ``data`` but not the gradient (a clone starts with zero gradients).
     """
 
     __slots__ = ("_data", "_grad", "_group", "_regularize", "_zeroed", "name")
@@ -43,8 +45,8 @@ class Parameter:
         if array.dtype.kind != "f":
             array = array.astype(np.float64)
         self._data: Array = array
-        self._grad: Array = np.zeros_like(array)
-        self._zeroed = False  # True: the gradient is zero though the buffer may still hold old values
+        self._grad: Array | None = None  # allocated on first use
+        self._zeroed = True  # True: the gradient is zero though the buffer may hold old values
         self._group: FlatGroup | None = None
         self._regularize = bool(regularize)
         self.name = name
@@ -59,12 +61,18 @@ class Parameter:
             self._detach()
             self._data = value
 
+    def _buffer(self) -> Array:
+        if self._grad is None:
+            self._grad = np.empty_like(self._data)  # its contents do not matter while _zeroed
+        return self._grad
+
     @property
     def grad(self) -> Array:
+        buffer = self._buffer()
         if self._zeroed:
-            self._grad.fill(0.0)
+            buffer.fill(0.0)
             self._zeroed = False
-        return self._grad
+        return buffer
 
     @grad.setter
     def grad(self, value: Array) -> None:
@@ -88,6 +96,15 @@ class Parameter:
             self._group.valid = False
             self._group = None
 
+    def to(self, dtype: DTypeLike) -> None:
+        """Cast ``data`` (and the gradient, once allocated) to ``dtype``; a real change detaches it."""
+        if self._data.dtype == np.dtype(dtype):
+            return
+        self._detach()
+        self._data = self._data.astype(dtype)
+        if self._grad is not None:
+            self._grad = self._grad.astype(dtype)
+
     def zero_grad(self) -> None:
         """Set the gradient to zero (lazily: see the class docstring)."""
         self._zeroed = True
@@ -95,18 +112,20 @@ class Parameter:
     def accumulate_matmul(self, a: Array, b: Array) -> None:
         """grad += a @ b, computed straight into the buffer when the gradient is zero."""
         if self._zeroed:
-            np.matmul(a, b, out=self._grad)
+            np.matmul(a, b, out=self._buffer())
             self._zeroed = False
         else:
-            self._grad += a @ b
+            buffer = self._buffer()
+            buffer += a @ b
 
     def accumulate_sum(self, a: Array, axis: int) -> None:
         """grad += a.sum(axis), reduced straight into the buffer when the gradient is zero."""
         if self._zeroed:
-            np.add.reduce(a, axis=axis, out=self._grad)
+            np.add.reduce(a, axis=axis, out=self._buffer())
             self._zeroed = False
         else:
-            self._grad += np.add.reduce(a, axis=axis)
+            buffer = self._buffer()
+            buffer += np.add.reduce(a, axis=axis)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -117,13 +136,13 @@ class Parameter:
         return int(self._data.size)
 
     def __getstate__(self) -> dict[str, Any]:
-        # never the flat group: a copy or a pickle stands alone with its own compact arrays
-        return {"data": self._data, "grad": self.grad, "regularize": self._regularize, "name": self.name}
+        # neither the flat group nor the gradient: a copy or a pickle stands alone and stays small
+        return {"data": self._data, "regularize": self._regularize, "name": self.name}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._data = np.array(state["data"])
-        self._grad = np.array(state["grad"])
-        self._zeroed = False
+        self._grad = None
+        self._zeroed = True
         self._group = None
         self._regularize = bool(state["regularize"])
         self.name = str(state["name"])
@@ -158,9 +177,12 @@ class FlatGroup:
             data_view = self.data[offset : offset + p.size].reshape(p.shape)
             grad_view = self.grad[offset : offset + p.size].reshape(p.shape)
             data_view[...] = p.data
-            grad_view[...] = p.grad  # reading grad resolves a lazy zero
+            if p._zeroed:
+                grad_view.fill(0.0)
+            else:
+                grad_view[...] = p._buffer()
             p._detach()
-            p._data, p._grad, p._group = data_view, grad_view, self
+            p._data, p._grad, p._group, p._zeroed = data_view, grad_view, self, False
             offset += p.size
         self.valid = True
 
@@ -176,7 +198,7 @@ class FlatGroup:
         """Write the zeros of lazily zeroed gradients, so ``grad`` holds every true value."""
         for p in self.params:
             if p._zeroed:
-                p._grad.fill(0.0)
+                p._buffer().fill(0.0)
                 p._zeroed = False
 
 

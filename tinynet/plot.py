@@ -53,7 +53,7 @@ def plot_history(history: History, path: str | os.PathLike[str], title: str = "T
     if history.val_loss:
         ax.plot(epochs, history.val_loss, label="validation loss", color="tab:orange")
     if history.best_epoch is not None:
-        ax.axvline(history.best_epoch + 1, color="gray", linestyle=":", label="best epoch")
+        ax.axvline(history.best_epoch, color="gray", linestyle=":", label="best epoch")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title(title)

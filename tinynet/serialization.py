@@ -50,6 +50,7 @@ MAX_DEPTH = 64  # modules nested deeper than this are refused (far beyond any re
 MAX_NUMBER_DIGITS = 30
 BUDGET_SLACK = 2**20  # elements a rebuilt architecture may ask for beyond the stored arrays (8 MiB)
 NPY_HEADER_LIMIT = 10000
+READ_CHUNK = 2**20
 
 __all__ = ["ModelFileError", "load", "load_metadata", "register_module", "save"]
 
@@ -269,8 +270,8 @@ def _fill(archive: zipfile.ZipFile, member: _Member, target: Array, path: str) -
         if member.dtype == target.dtype and target.flags.c_contiguous:
             view = memoryview(cast(Any, target.reshape(-1).view(np.uint8)))
             got = 0
-            while got < len(view):
-                count = stream.readinto(view[got:])
+            while got < len(view):  # in chunks: zipfile's readinto reads a whole request at once
+                count = stream.readinto(view[got : got + READ_CHUNK])
                 if not count:
                     raise ModelFileError(f"{path}: member {member.info.filename!r} is truncated")
                 got += count

@@ -14,6 +14,7 @@ import numpy as np
 import tinynet as tn
 from tinynet import metrics
 from tinynet._io import atomic_write_bytes
+from tinynet.callbacks import ending
 from tinynet.cli.parser import ACTIVATIONS, CLIError
 from tinynet.data import StandardScaler, train_test_split
 from tinynet.datasets import DATASETS, Dataset, load_csv
@@ -151,10 +152,8 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
         callbacks=[progress] if show_progress else [],
         verbose=0,
     )
-    stopped = (
-        f", early stopping restored epoch {history.best_epoch + 1}" if history.best_epoch is not None else ""
-    )
-    say(f"trained {history.epochs} epochs in {time.perf_counter() - start:.2f}s{stopped}")
+    elapsed = time.perf_counter() - start
+    say(f"trained {history.epochs} epochs in {elapsed:.2f}s: {ending(history, args.epochs)}")
     model = tn.Sequential(*body, tn.Softmax()) if output == "softmax" else body
     raw = tn.predict(body, xs_test)
 

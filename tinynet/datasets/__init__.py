@@ -2,16 +2,17 @@
 
 The bundled files ship inside the package (``tinynet/datasets/data``, provenance in its README), so
 an installed tinynet needs no network: ``load_iris()`` (150 x 4, 3 classes), ``load_diabetes()``
-(442 x 10, regression, raw unscaled features), ``load_digits()`` (1797 x 64, 10 classes).
+(442 x 10, regression, raw unscaled features), ``load_digits()`` (1797 x 64, 10 classes) and
+``load_penguins()`` (344 rows, 3 classes, text columns and missing values: a ``Table``).
+
+``load_csv`` gives a ``Dataset`` of numbers (every feature numeric, nothing missing);
+``read_table`` reads any table, text columns and missing values included (see ``table.py``).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import gzip
-import io
-import math
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -19,9 +20,9 @@ from importlib import resources
 import numpy as np
 
 from tinynet._checks import Array
+from tinynet.datasets.table import MISSING, Column, Table, read_table, text_source
 
 TASKS = ("classification", "regression")
-MISSING = {"", "na", "nan", "null", "none", "?"}
 MAX_CLASSES_INFERRED = 20  # integer targets with at most this many distinct values are classes
 
 
@@ -50,149 +51,114 @@ class Dataset:
         return f"Dataset({self.name!r}, x={self.x.shape}, task={self.task!r}{classes})"
 
 
-def _read_text(path: str) -> str:
-    if not os.path.exists(path):
-        raise ValueError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise ValueError(f"{path}: is a directory, expected a CSV file")
-    try:
-        if path.endswith(".gz"):
-            with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-                return handle.read()
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            return handle.read()
-    except (UnicodeDecodeError, OSError, EOFError) as error:
-        raise ValueError(f"{path}: cannot be read as UTF-8 CSV text ({error})") from None
+def encode_target(column: Column, task: str | None, path: str) -> tuple[Array, tuple[str, ...] | None, str]:
+    """Class indices and names, or float values, for a target column; the task is inferred if None.
 
-
-def _resolve_target(target: int | str, header: list[str], path: str) -> int:
-    if isinstance(target, str):
-        if target not in header:
-            raise ValueError(f"{path}: unknown target column {target!r}; columns are {header}")
-        return header.index(target)
-    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
-        raise TypeError(f"target must be a column name or index, got {type(target).__name__}")
-    if not -len(header) <= target < len(header):
+    Text labels become class indices in sorted order; an integer target with at most 20 distinct
+    values is a classification target unless ``task="regression"``. Missing or infinite targets
+    raise ``ValueError`` naming the line.
+    """
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task must be one of {list(TASKS)} or None, got {task!r}")
+    if column.first_missing is not None:
+        raise ValueError(f"{path}: line {column.first_missing}: missing value in column {column.name!r}")
+    if column.categories is not None:
+        if task == "regression":
+            assert column.first_text is not None
+            raise ValueError(
+                f"{path}: task 'regression' needs a numeric target, but column {column.name!r} holds text "
+                f"such as {column.first_text[1]!r} (line {column.first_text[0]}); use task='classification'"
+            )
+        names = sorted(column.categories)
+        lookup = np.array([names.index(c) for c in column.categories], dtype=np.int64)
+        return lookup[column.values], tuple(names), "classification"
+    if column.first_infinite is not None:
+        line, cell = column.first_infinite
+        raise ValueError(f"{path}: line {line}: non-finite target value {cell!r} in column {column.name!r}")
+    values = column.values
+    integral = bool(np.all(values == np.round(values)))
+    distinct = np.unique(values)
+    if task is None:
+        task = "classification" if integral and len(distinct) <= MAX_CLASSES_INFERRED else "regression"
+    if task == "regression":
+        return values.copy(), None, "regression"
+    if not integral:
         raise ValueError(
-            f"{path}: target column index {target} is out of range for {len(header)} columns {header}"
+            f"{path}: task 'classification' needs class labels, but target column {column.name!r} is "
+            f"continuous (e.g. {values[values != np.round(values)][0]}); use task='regression'"
         )
-    return int(target) % len(header)
+    indices = np.searchsorted(distinct, values).astype(np.int64)
+    return indices, tuple(str(int(v)) for v in distinct), "classification"
 
 
-def _parse_float(cell: str) -> float | None:
-    try:
-        return float(cell)
-    except ValueError:
-        return None
+def numeric_problem(table: Table, column: Column) -> tuple[int, str] | None:
+    """The first reason (line, message) why ``column`` is not a clean numeric feature, or None."""
+    found = []
+    if column.first_text is not None:
+        line, cell = column.first_text
+        found.append((line, f"non-numeric value {cell!r} in feature column {column.name!r}"))
+    if column.first_missing is not None:
+        found.append((column.first_missing, f"missing value in column {column.name!r}"))
+    if column.first_infinite is not None:
+        line, cell = column.first_infinite
+        found.append((line, f"non-finite value {cell!r} in feature column {column.name!r}"))
+    return min(found) if found else None
+
+
+def dataset_from_table(table: Table, target: int | str = -1, task: str | None = None) -> Dataset:
+    """A numeric ``Dataset`` from a table: every feature a number, nothing missing (else ``ValueError``)."""
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task must be one of {list(TASKS)} or None, got {task!r}")
+    if len(table.columns) < 2:
+        raise ValueError(
+            f"{table.path}: expected at least 2 columns (features and a target), got {len(table.columns)}"
+        )
+    position = table.resolve(target, "target column")
+    features = [c for j, c in enumerate(table.columns) if j != position]
+    problems = [p for p in (numeric_problem(table, c) for c in features) if p is not None]
+    if problems:
+        line, message = min(problems)
+        raise ValueError(f"{table.path}: line {line}: {message}")
+    target_column = table.columns[position]
+    y, target_names, resolved_task = encode_target(target_column, task, table.path)
+    x = np.empty((len(table), len(features)), dtype=np.float64)
+    for j, column in enumerate(features):
+        x[:, j] = column.values
+    name = os.path.splitext(os.path.basename(table.path.removesuffix(".gz")))[0]
+    names = tuple(c.name for c in features)
+    return Dataset(x, y, names, target_names, resolved_task, name, target_column.name)
 
 
 def parse_csv(
     text: str, path: str, target: int | str = -1, task: str | None = None, delimiter: str = ","
 ) -> Dataset:
     """Parse CSV ``text`` (``path`` names it in errors); see ``load_csv``."""
-    if task is not None and task not in TASKS:
-        raise ValueError(f"task must be one of {list(TASKS)} or None, got {task!r}")
-    if not isinstance(delimiter, str) or len(delimiter) != 1:
-        raise ValueError(f"delimiter must be a single character, got {delimiter!r}")
-    try:
-        rows = [
-            (number, row) for number, row in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), 1)
-        ]
-    except csv.Error as error:
-        raise ValueError(f"{path}: malformed CSV ({error})") from None
-    rows = [(number, row) for number, row in rows if any(cell.strip() for cell in row)]
-    if not rows:
-        raise ValueError(f"{path}: the file is empty, expected a header row and data rows")
-    header = [name.strip() for name in rows[0][1]]
-    if len(header) < 2:
-        raise ValueError(
-            f"{path}: line {rows[0][0]}: expected at least 2 columns (features and a target), "
-            f"got {len(header)}"
-        )
-    data = rows[1:]
-    if not data:
-        raise ValueError(f"{path}: has a header row but no data rows")
-    column = _resolve_target(target, header, path)
-    features: list[list[float]] = []
-    labels: list[str] = []
-    for number, row in data:
-        if len(row) != len(header):
-            raise ValueError(
-                f"{path}: line {number}: expected {len(header)} fields like the header, got {len(row)}"
-            )
-        values = []
-        for j, cell in enumerate(row):
-            text_cell = cell.strip()
-            if text_cell.lower() in MISSING:
-                raise ValueError(f"{path}: line {number}: missing value in column {header[j]!r}")
-            if j == column:
-                labels.append(text_cell)
-                continue
-            value = _parse_float(text_cell)
-            if value is None or not math.isfinite(value):
-                raise ValueError(
-                    f"{path}: line {number}: non-numeric value {text_cell!r} in feature column {header[j]!r}"
-                )
-            values.append(value)
-        features.append(values)
-    x = np.array(features, dtype=np.float64).reshape(len(data), len(header) - 1)
-    feature_names = tuple(name for j, name in enumerate(header) if j != column)
-    y, target_names, resolved_task = _encode_target(labels, task, path, header[column])
-    name = os.path.splitext(os.path.basename(path.removesuffix(".gz")))[0]
-    return Dataset(x, y, feature_names, target_names, resolved_task, name, header[column])
-
-
-def _encode_target(
-    labels: list[str], task: str | None, path: str, column: str
-) -> tuple[Array, tuple[str, ...] | None, str]:
-    numbers = [_parse_float(label) for label in labels]
-    numeric = all(n is not None and math.isfinite(n) for n in numbers)
-    if not numeric:
-        if task == "regression":
-            bad = next(label for label, n in zip(labels, numbers, strict=True) if n is None)
-            raise ValueError(
-                f"{path}: task 'regression' needs a numeric target, but column {column!r} holds text such as "
-                f"{bad!r}; use task='classification'"
-            )
-        names = sorted(set(labels))
-        lookup = {label: i for i, label in enumerate(names)}
-        return np.array([lookup[label] for label in labels], dtype=np.int64), tuple(names), "classification"
-    values = np.array(numbers, dtype=np.float64)
-    integral = bool(np.all(values == np.round(values)))
-    distinct = np.unique(values)
-    if task is None:
-        task = "classification" if integral and len(distinct) <= MAX_CLASSES_INFERRED else "regression"
-    if task == "regression":
-        return values, None, "regression"
-    if not integral:
-        raise ValueError(
-            f"{path}: task 'classification' needs class labels, but target column {column!r} is continuous "
-            f"(e.g. {values[values != np.round(values)][0]}); use task='regression'"
-        )
-    indices = np.searchsorted(distinct, values).astype(np.int64)
-    return indices, tuple(str(int(v)) for v in distinct), "classification"
+    return dataset_from_table(read_table(text_source(text), delimiter, path), target, task)
 
 
 def load_csv(
     path: str | os.PathLike[str], target: int | str = -1, task: str | None = None, delimiter: str = ","
 ) -> Dataset:
-    """Load a table with a header row; the target column is given by name or index.
+    """Load a table of numbers with a header row; the target column is given by name or index.
 
     String labels become class indices in sorted order (names kept in ``target_names``).
     ``task=None`` infers classification for text or small-integer targets (at most 20 distinct
-    integers) and regression otherwise. Every problem (missing or empty file, header only, ragged
-    row, non-numeric feature, missing value, unknown target) raises ``ValueError`` naming the file
-    and, where it applies, the 1-based line.
+    integers) and regression otherwise. Every problem (missing, empty or special file, header only,
+    a column name twice, ragged row, non-numeric feature, missing or infinite value, unknown target)
+    raises ``ValueError`` naming the file and, where it applies, the 1-based line. Tables with text
+    features or missing values are read by ``read_table``.
     """
     name = os.fspath(path)
-    return parse_csv(_read_text(name), name, target, task, delimiter)
+    return dataset_from_table(read_table(name, delimiter), target, task)
+
+
+def _bundled_text(filename: str) -> str:
+    raw = resources.files(__name__).joinpath("data").joinpath(filename).read_bytes()
+    return gzip.decompress(raw).decode("utf-8") if filename.endswith(".gz") else raw.decode("utf-8")
 
 
 def _bundled(filename: str, task: str) -> Dataset:
-    source = resources.files(__name__).joinpath("data").joinpath(filename)
-    raw = source.read_bytes()
-    text = gzip.decompress(raw).decode("utf-8") if filename.endswith(".gz") else raw.decode("utf-8")
-    dataset = parse_csv(text, filename, task=task)
+    dataset = parse_csv(_bundled_text(filename), filename, task=task)
     return dataclasses.replace(dataset, task=task, name=filename.split(".")[0])
 
 
@@ -211,11 +177,31 @@ def load_digits() -> Dataset:
     return _bundled("digits.csv.gz", "classification")
 
 
+def load_penguins() -> Table:
+    """Palmer penguins: 344 rows, target ``species`` (first column, 3 classes), text columns ``island``
+    and ``sex``, 11 rows with missing values (``NA``). A ``Table``, since it is not all numbers."""
+    return read_table(text_source(_bundled_text("penguins.csv")), ",", "penguins.csv")
+
+
 DATASETS = {"iris": load_iris, "diabetes": load_diabetes, "digits": load_digits}
+TABLES = {
+    "iris": "iris.csv",
+    "diabetes": "diabetes.csv",
+    "digits": "digits.csv.gz",
+    "penguins": "penguins.csv",
+}
+TARGETS = {"iris": "species", "diabetes": "target", "digits": "digit", "penguins": "species"}
+
+
+def bundled_table(name: str) -> Table:
+    """A bundled data set by name as a ``Table`` (text columns and missing values kept)."""
+    if name not in TABLES:
+        raise ValueError(f"unknown dataset {name!r}; bundled data sets are {sorted(TABLES)}")
+    return read_table(text_source(_bundled_text(TABLES[name])), ",", TABLES[name])
 
 
 def load(name: str) -> Dataset:
-    """A bundled data set by name (see ``DATASETS``)."""
+    """A bundled numeric data set by name (see ``DATASETS``)."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; bundled data sets are {sorted(DATASETS)}")
     return DATASETS[name]()
@@ -223,11 +209,20 @@ def load(name: str) -> Dataset:
 
 __all__ = [
     "DATASETS",
+    "MISSING",
+    "TABLES",
+    "Column",
     "Dataset",
+    "Table",
+    "bundled_table",
+    "dataset_from_table",
+    "encode_target",
     "load",
     "load_csv",
     "load_diabetes",
     "load_digits",
     "load_iris",
+    "load_penguins",
     "parse_csv",
+    "read_table",
 ]

@@ -1,0 +1,398 @@
+"""Model files built by an attacker, and saves aimed at what must not be replaced.
+
+Every hostile file is built here by code. Loading one gives ``ModelFileError`` and nothing else,
+in bounded time and memory (measured with tracemalloc, which sees every NumPy allocation).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import socket
+import stat
+import time
+import tracemalloc
+import warnings
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tinynet as tn
+from tinynet import _io
+from tinynet.serialization import META_KEY
+
+MiB = 2**20
+
+
+def npy(array: Any) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def meta(architecture: Any, tied: Any = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "format": "tinynet-model",
+        "format_version": 1,
+        "tinynet_version": tn.__version__,
+        "dtype": "float64",
+        "architecture": architecture,
+        "tied": tied or {},
+        "metadata": {},
+        **extra,
+    }
+
+
+def dense(n_in: int, n_out: int) -> dict[str, Any]:
+    config = {"in_features": n_in, "out_features": n_out, "bias": True, "dtype": "float64"}
+    return {"class": "Dense", "config": config, "children": []}
+
+
+def sequential(*children: Any) -> dict[str, Any]:
+    return {"class": "Sequential", "config": {}, "children": list(children)}
+
+
+def write(path: Path, members: list[tuple[str, bytes]], compression: int = zipfile.ZIP_STORED) -> Path:
+    with warnings.catch_warnings(), zipfile.ZipFile(path, "w", compression) as archive:
+        warnings.simplefilter("ignore")  # zipfile warns about a duplicate name: that is the point
+        for name, data in members:
+            archive.writestr(name, data)
+    return path
+
+
+def object_member() -> bytes:
+    """An .npy member declaring dtype object (NumPy would pickle its elements)."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|O", "fortran_order": False, "shape": (1,)})
+    return header.getvalue() + pickle.dumps(None)
+
+
+def model_file(path: Path, description: Any, state: dict[str, Any], raw_meta: bytes | None = None) -> Path:
+    text = raw_meta if raw_meta is not None else json.dumps(description).encode()
+    members = [(META_KEY + ".npy", npy(np.frombuffer(text, np.uint8)))]
+    members += [(f"state/{k}.npy", npy(v)) for k, v in state.items()]
+    return write(path, members)
+
+
+SMALL_STATE = {"0.weight": np.ones((4, 3)), "0.bias": np.zeros(3)}
+
+
+def peak_while(work: Callable[[], Any]) -> tuple[int, float]:
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    start = time.perf_counter()
+    try:
+        work()
+    finally:
+        elapsed = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return peak, elapsed
+
+
+def deep(levels: int) -> bytes:
+    """A description of Sequentials nested ``levels`` deep, written as text (json.dumps would recurse)."""
+    inner = json.dumps(dense(4, 3))
+    spec = '{"class": "Sequential", "config": {}, "children": [' * levels + inner + "]}" * levels
+    text = json.dumps(meta("ARCH")).replace('"ARCH"', spec)
+    return text.encode()
+
+
+HOSTILE: list[tuple[str, Callable[[Path], Path], str]] = [
+    (
+        "declares Dense(12000, 12000) beside 4x3 weights",
+        lambda p: model_file(p, meta(sequential(dense(12000, 12000))), SMALL_STATE),
+        r"model\.0 \(Dense\) does not fit the stored weights",
+    ),
+    (
+        "declares Dense(1e5, 1e5)",
+        lambda p: model_file(p, meta(sequential(dense(100000, 100000))), SMALL_STATE),
+        "does not fit the stored weights",
+    ),
+    (
+        "declares BatchNorm1d of 1e10 features",
+        lambda p: model_file(
+            p,
+            meta({"class": "BatchNorm1d", "config": {"num_features": 10**10}, "children": []}),
+            {"weight": np.ones(3)},
+        ),
+        r"model \(BatchNorm1d\) does not fit the stored weights",
+    ),
+    ("nested 500 deep", lambda p: model_file(p, None, {}, raw_meta=deep(500)), "nested more than"),
+    (
+        "tie list is a list",
+        lambda p: model_file(p, meta(sequential(dense(4, 3)), tied=["0.weight"]), SMALL_STATE),
+        "list of shared parameters is damaged",
+    ),
+    (
+        "tie to a parameter that is not there",
+        lambda p: model_file(p, meta(sequential(dense(4, 3)), tied={"0.weight": "9.weight"}), SMALL_STATE),
+        "shared parameter '0.weight' -> '9.weight' is not in the model",
+    ),
+    (
+        "tie between shapes that differ",
+        lambda p: model_file(
+            p,
+            meta(sequential(dense(4, 3), dense(3, 3)), tied={"1.weight": "0.weight"}),
+            {**SMALL_STATE, "1.bias": np.zeros(3)},
+        ),
+        r"'1\.weight' has shape \(3, 3\) but its source '0\.weight' has \(4, 3\)",
+    ),
+    (
+        "a 5000-digit integer",
+        lambda p: model_file(
+            p, None, SMALL_STATE, raw_meta=b'{"format": "tinynet-model", "x": ' + b"9" * 5000 + b"}"
+        ),
+        "an integer of 5000 digits",
+    ),
+    (
+        "JSON nested 100000 deep",
+        lambda p: model_file(p, None, {}, raw_meta=b"[" * 100000 + b"]" * 100000),
+        "nested more than",
+    ),
+    (
+        "a member name twice",
+        lambda p: write(
+            p, [(META_KEY + ".npy", npy(np.frombuffer(b"{}", np.uint8)))] * 2 + [("state/a.npy", npy([1.0]))]
+        ),
+        "appears twice in the archive",
+    ),
+    (
+        "an object array",
+        lambda p: write(
+            p,
+            [
+                (META_KEY + ".npy", npy(np.frombuffer(json.dumps(meta(dense(4, 3))).encode(), np.uint8))),
+                ("state/weight.npy", object_member()),
+            ],
+        ),
+        "holds dtype object; refused",
+    ),
+    (
+        "declared size disagrees with the header",
+        lambda p: write(
+            p,
+            [
+                (META_KEY + ".npy", npy(np.frombuffer(json.dumps(meta(dense(4, 3))).encode(), np.uint8))),
+                ("state/weight.npy", npy(np.ones((4, 3)))[:-8]),
+            ],
+        ),
+        "declares .* bytes but its header implies",
+    ),
+    (
+        "description declared as 32 MiB",
+        lambda p: write(p, [(META_KEY + ".npy", npy(np.zeros(32 * MiB, np.uint8)))], zipfile.ZIP_DEFLATED),
+        "the architecture description declares",
+    ),
+    (
+        "weights of another architecture",
+        lambda p: model_file(p, meta(sequential(dense(4, 5))), SMALL_STATE),
+        r"0\.weight: expected \(4, 5\), got \(4, 3\)",
+    ),
+    ("a directory", lambda p: (p.mkdir(), p)[1], "is a directory"),
+    ("a FIFO", lambda p: (os.mkfifo(p), p)[1], r"is a FIFO \(named pipe\), expected a regular file"),
+    ("a symlink to a FIFO", lambda p: symlink_to_fifo(p), "is a FIFO"),
+    ("a pickle of a model", lambda p: (p.write_bytes(pickle.dumps(tn.Dense(2, 2))), p)[1], "is a pickle"),
+    (
+        "an unknown class",
+        lambda p: model_file(p, meta({"class": "os.system", "config": {}, "children": []}), {}),
+        "'os.system', which is not registered",
+    ),
+]
+
+
+FILE_LEVEL = {
+    "an integer of 5000 digits",
+    "nested more than",
+    "appears twice in the archive",
+    "holds dtype object; refused",
+    "declares .* bytes but its header implies",
+    "the architecture description declares",
+    "is a directory",
+    r"is a FIFO \(named pipe\), expected a regular file",
+    "is a FIFO",
+    "is a pickle",
+}
+
+
+def symlink_to_fifo(path: Path) -> Path:
+    fifo = path.with_name("fifo")
+    os.mkfifo(fifo)
+    path.symlink_to(fifo)
+    return path
+
+
+@pytest.mark.parametrize(("build", "match"), [pytest.param(b, m, id=n) for n, b, m in HOSTILE])
+def test_hostile_model_files_raise_only_model_file_error(tmp_path: Path, build: Any, match: str) -> None:
+    path = build(tmp_path / "hostile.npz")
+    with pytest.raises(tn.ModelFileError, match=match) as info:
+        tn.load(path)
+    assert type(info.value) is tn.ModelFileError and "hostile.npz" in str(info.value)
+    if match in FILE_LEVEL:  # what is wrong with the file itself also stops reading its metadata
+        with pytest.raises(tn.ModelFileError, match=match):
+            tn.load_metadata(path)
+
+
+@pytest.mark.parametrize(("build", "match"), [pytest.param(b, m, id=n) for n, b, m in HOSTILE[:4]])
+def test_hostile_architectures_are_refused_in_bounded_memory_and_time(
+    tmp_path: Path, build: Any, match: str
+) -> None:
+    path = build(tmp_path / "hostile.npz")
+
+    def load() -> None:
+        with pytest.raises(tn.ModelFileError, match=match):
+            tn.load(path)
+
+    peak, elapsed = peak_while(load)
+    assert peak < 16 * MiB, f"refusing took {peak / MiB:.1f} MiB"
+    assert elapsed < 2.0
+
+
+def test_a_compressed_bomb_under_another_name_is_never_decompressed(tmp_path: Path) -> None:
+    good = tmp_path / "good.npz"
+    tn.save(tn.Sequential(tn.Dense(4, 3, rng=0)), good)
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info))
+        with target.open("junk.npy", "w", force_zip64=True) as junk:
+            for _ in range(256):
+                junk.write(bytes(MiB))
+    assert path.stat().st_size < 2 * MiB
+    peak, elapsed = peak_while(lambda: tn.load(path))
+    assert peak < 4 * MiB and elapsed < 1.0
+
+
+def test_a_state_member_of_the_wrong_shape_is_refused_before_its_data_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.npz"
+    text = json.dumps(meta(sequential(dense(4, 3)))).encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(META_KEY + ".npy", npy(np.frombuffer(text, np.uint8)))
+        archive.writestr("state/0.bias.npy", npy(np.zeros(3)))
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": "<f8", "fortran_order": False, "shape": (4096, 4096)}
+        )
+        with archive.open("state/0.weight.npy", "w", force_zip64=True) as member:
+            member.write(header.getvalue())
+            for _ in range(128):
+                member.write(bytes(MiB))
+
+    def load() -> None:
+        with pytest.raises(tn.ModelFileError, match=r"0\.weight: expected \(4, 3\), got \(4096, 4096\)"):
+            tn.load(path)
+
+    peak, elapsed = peak_while(load)
+    assert peak < 8 * MiB and elapsed < 1.0
+
+
+def test_loading_an_honest_model_peaks_at_its_weights(tmp_path: Path) -> None:
+    model = tn.Sequential(tn.Dense(1000, 1000, rng=0), tn.ReLU(), tn.Dense(1000, 500, rng=1))
+    path = tmp_path / "honest.npz"
+    tn.save(model, path)
+    weight_bytes = sum(p.data.nbytes for p in model.parameters())
+    loaded: list[tn.Module] = []
+    peak, _ = peak_while(lambda: loaded.append(tn.load(path)))
+    assert peak <= 2 * weight_bytes + 2 * MiB, (
+        f"{peak / MiB:.1f} MiB for {weight_bytes / MiB:.1f} MiB of weights"
+    )
+    assert peak <= 1.2 * weight_bytes + 2 * MiB, "weights are read straight into the model, once"
+    x = np.random.default_rng(0).standard_normal((2, 1000))
+    np.testing.assert_array_equal(loaded[0](x), model(x))
+
+
+# -- saving ------------------------------------------------------------------------------------------
+def small() -> tn.Module:
+    return tn.Sequential(tn.Dense(2, 2, rng=0))
+
+
+def special_files(tmp_path: Path, server: socket.socket) -> list[tuple[Path, str]]:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    directory = tmp_path / "folder"
+    directory.mkdir()
+    sock_path = tmp_path / "sock"
+    server.bind(str(sock_path))
+    found = [(fifo, r"a FIFO \(named pipe\)"), (directory, "a directory"), (sock_path, "a socket")]
+    if os.geteuid() == 0:  # a device node of our own, never the system's
+        device = tmp_path / "null"
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        found.append((device, "a character device"))
+    else:
+        found.append((Path("/dev/null"), "a character device"))
+    return found
+
+
+def test_save_never_replaces_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as server:
+        for path, kind in special_files(tmp_path, server):
+            before = os.lstat(path)
+            with pytest.raises(ValueError, match=f"is {kind}; refusing to replace it with a file"):
+                tn.save(small(), path)
+            after = os.lstat(path)
+            assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino), f"{kind} was touched"
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+
+
+def test_save_writes_through_a_symlink_and_keeps_permission_bits(tmp_path: Path) -> None:
+    target = tmp_path / "real.npz"
+    tn.save(small(), target)
+    target.chmod(0o600)
+    link = tmp_path / "link.npz"
+    link.symlink_to(target)
+    model = tn.Sequential(tn.Dense(2, 2, rng=5))
+    tn.save(model, link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    np.testing.assert_array_equal(tn.load(target)(np.ones((1, 2))), model(np.ones((1, 2))))
+
+
+def test_a_new_file_gets_the_umask_permissions(tmp_path: Path) -> None:
+    previous = os.umask(0o027)
+    try:
+        tn.save(small(), tmp_path / "new.npz")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "new.npz").stat().st_mode) == 0o640
+
+
+def test_a_long_valid_file_name_saves(tmp_path: Path) -> None:
+    path = tmp_path / ("m" * 246 + ".npz")  # 250 characters, the limit is 255
+    tn.save(small(), path)
+    assert tn.load(path).num_parameters() == 6
+
+
+def test_a_killed_saves_temporary_is_cleaned_but_a_live_one_is_not(tmp_path: Path) -> None:
+    path = tmp_path / "model.npz"
+    prefix = _io._temporary_prefix(str(path))
+    stale, live = tmp_path / f"{prefix}dead0001.tmp", tmp_path / f"{prefix}live0001.tmp"
+    stale.write_bytes(b"half a model")
+    live.write_bytes(b"being written")
+    other = tmp_path / f"{_io._temporary_prefix(str(tmp_path / 'other.npz'))}dead0002.tmp"
+    other.write_bytes(b"another file's")
+    import fcntl
+
+    holder = os.open(live, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a writer that is still alive holds this lock
+    try:
+        tn.save(small(), path)
+    finally:
+        os.close(holder)
+    assert not stale.exists(), "a dead save's temporary is removed"
+    assert live.exists(), "a live save's temporary is never touched"
+    assert other.exists(), "only temporaries of this path are considered"
+
+
+def test_csv_and_model_readers_refuse_special_files_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "data.csv"
+    os.mkfifo(fifo)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"is a FIFO \(named pipe\), expected a regular file"):
+        tn.load_csv(fifo)
+    assert time.perf_counter() - start < 1.0, "no hang waiting for a writer"

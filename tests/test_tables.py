@@ -1,0 +1,96 @@
+"""The streaming table reader: typed columns, missing values, duplicate names, bounded memory."""
+
+from __future__ import annotations
+
+import os
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinynet as tn
+from tinynet.datasets import load_penguins, read_table
+
+
+def test_penguins_is_a_table_with_text_and_missing_values() -> None:
+    table = load_penguins()
+    assert len(table) == 344 and table.names[0] == "species"
+    text = {c.name for c in table.columns if c.is_text}
+    assert text == {"species", "island", "sex"}
+    assert int(table.column("sex").missing.sum()) == 11
+    assert int(table.column("bill_length_mm").missing.sum()) == 2
+    assert table.column("island").labels()[0] == "Torgersen"
+    assert table.lines[0] == 2 and table.lines[-1] == 345
+
+
+def test_duplicate_column_names_name_both_positions(tmp_path: Path) -> None:
+    path = tmp_path / "dup.csv"
+    path.write_text("a,a,y\n1,2,0\n3,4,1\n")
+    with pytest.raises(ValueError, match=r"dup\.csv: line 1: columns 1 and 2 are both named 'a'"):
+        tn.load_csv(path)
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "Infinity"])
+def test_a_non_finite_target_names_file_and_line(tmp_path: Path, cell: str) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(f"a,y\n1,2.5\n2,{cell}\n3,1.5\n")
+    with pytest.raises(ValueError, match=rf"t\.csv: line 3: non-finite target value '{cell}' in column 'y'"):
+        tn.load_csv(path, task="regression")
+
+
+def test_a_non_finite_feature_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("a,y\n1,0\ninf,1\n")
+    with pytest.raises(ValueError, match=r"t\.csv: line 3: non-finite value 'inf' in feature column 'a'"):
+        tn.load_csv(path)
+
+
+def test_a_column_that_turns_to_text_late_is_read_as_text(tmp_path: Path) -> None:
+    rows = [f"{i},{i % 2}" for i in range(10000)] + ["ten thousand,1"]
+    path = tmp_path / "late.csv"
+    path.write_text("code,y\n" + "\n".join(rows) + "\n")
+    table = read_table(str(path))
+    code = table.column("code")
+    assert code.is_text and code.first_text == (10002, "ten thousand")
+    assert code.labels()[:3] == ["0", "1", "2"] and code.labels()[-1] == "ten thousand"
+    with pytest.raises(
+        ValueError, match="line 10002: non-numeric value 'ten thousand' in feature column 'code'"
+    ):
+        tn.load_csv(path)
+
+
+def test_missing_tokens_are_missing_in_numbers_and_in_text(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("n,t,y\n1,a,0\n,NA,1\nnan,?,0\nNULL,b,1\n")
+    table = read_table(str(path))
+    assert np.isnan(table.column("n").values[1:]).tolist() == [True, True, True]
+    assert table.column("t").labels() == ["a", None, None, "b"]
+    assert table.column("n").first_missing == 3 and table.column("t").first_missing == 3
+
+
+def test_loading_memory_stays_within_ten_times_the_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20000, 6))
+    path = tmp_path / "big.csv"
+    with path.open("w") as handle:
+        handle.write("a,b,c,d,e,f,label\n")
+        for i, row in enumerate(x):
+            handle.write(",".join(f"{v:.6f}" for v in row) + ("," + ("cat" if i % 3 else "dog")) + "\n")
+    size = os.path.getsize(path)
+    tracemalloc.start()
+    dataset = tn.load_csv(path)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak <= 10 * size, f"{peak / size:.1f} times the file"
+    np.testing.assert_allclose(dataset.x, x, atol=5e-7)
+    assert dataset.target_names == ("cat", "dog")
+
+
+def test_a_huge_field_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    path.write_text("a,y\n" + "1" * (2**20 + 10) + ",0\n")
+    with pytest.raises(
+        ValueError, match=r"huge\.csv: line \d: malformed CSV \(field larger than field limit"
+    ):
+        tn.load_csv(path)
