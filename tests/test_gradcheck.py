@@ -9,33 +9,41 @@ import numpy as np
 import pytest
 
 import tinynet as tn
-from tinynet.cases import LOSS_CASES, MODULE_CASES, away_from_kink
+from tinynet.cases import LOSS_CASES, MODULE_CASES, sample
 
 Array = np.ndarray[Any, Any]
 
 
 def _module_params() -> list[Any]:
     return [
-        pytest.param(factory, shape, id=f"{name}-{'x'.join(map(str, shape))}")
-        for name, factory, shapes in MODULE_CASES
-        for shape in shapes
+        pytest.param(factory, spec, id=f"{name}-{i}")
+        for name, factory, specs in MODULE_CASES
+        for i, spec in enumerate(specs)
     ]
 
 
-@pytest.mark.parametrize(("factory", "shape"), _module_params())
-def test_module_gradients(factory: Callable[[], tn.Module], shape: tuple[int, ...]) -> None:
-    rng = np.random.default_rng(0)
-    report = tn.gradcheck(factory(), away_from_kink(shape, rng), rng=1)  # raises GradcheckError on failure
-    assert report.max_rel_error < 1e-5
+@pytest.mark.parametrize(("factory", "spec"), _module_params())
+def test_module_gradients(factory: Callable[[], tn.Module], spec: Any) -> None:
+    x = sample(spec, np.random.default_rng(0))
+    report = tn.gradcheck(factory(), x, rng=1)  # raises GradcheckError on failure
+    assert report.max_ratio < 0.05, "a correct gradient sits far inside the tolerance"
     module = factory()
-    assert {c.name for c in report.checks} == {"input", *(n for n, _ in module.named_parameters())}
+    floats = [a for a in (x if isinstance(x, list) else [x]) if np.asarray(a).dtype.kind == "f"]
+    inputs = (
+        ["input"]
+        if len(floats) == 1 and not isinstance(x, list)
+        else [f"input[{i}]" for i, a in enumerate(x) if np.asarray(a).dtype.kind == "f"]
+        if isinstance(x, list)
+        else []
+    )
+    assert [c.name for c in report.checks] == [*inputs, *(n for n, _ in module.named_parameters())]
 
 
 @pytest.mark.parametrize(("factory", "make"), [pytest.param(f, m, id=n) for n, f, m in LOSS_CASES])
 def test_loss_gradients(factory: Callable[[], tn.Loss], make: Callable[[np.random.Generator], Any]) -> None:
     pred, target = make(np.random.default_rng(0))
     report = tn.gradcheck_loss(factory(), pred, target)  # raises GradcheckError on failure
-    assert report.max_rel_error < 1e-5
+    assert report.max_ratio < 0.05
 
 
 def _exported(base: type) -> set[type]:

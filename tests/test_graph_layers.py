@@ -10,7 +10,7 @@ import pytest
 from support import require
 
 import tinynet as tn
-from tinynet.cases import MODULE_CASES
+from tinynet.cases import MODULE_CASES, sample
 
 Array = np.ndarray[Any, Any]
 
@@ -163,17 +163,20 @@ def test_shared_weights_accumulate_both_gradients() -> None:
     np.testing.assert_allclose(layer.weight.grad, h.T @ g + x.T @ dh, rtol=1e-12)
 
 
-@pytest.mark.parametrize(("name", "factory", "shapes"), MODULE_CASES, ids=[c[0] for c in MODULE_CASES])
-def test_every_module_runs_in_float32_and_in_summary(
-    name: str, factory: Any, shapes: list[tuple[int, ...]]
-) -> None:
+@pytest.mark.parametrize(("name", "factory", "specs"), MODULE_CASES, ids=[c[0] for c in MODULE_CASES])
+def test_every_module_runs_in_float32_and_in_summary(name: str, factory: Any, specs: list[Any]) -> None:
     module = factory().to(np.float32)
-    x = np.random.default_rng(0).standard_normal(shapes[0]).astype(np.float32)
+    x = sample(specs[0], np.random.default_rng(0), np.float32)
     y = module(x)
-    assert y.dtype == np.float32, name
-    assert module.backward(np.ones_like(y)).dtype == np.float32, name
-    if len(shapes[0]) == 2:
-        assert "total parameters" in module.summary(in_features=shapes[0][1])
+    outputs = y if isinstance(y, list) else [y]
+    assert all(v.dtype == np.float32 for v in outputs), name
+    grads = module.backward([np.ones_like(v) for v in outputs] if isinstance(y, list) else np.ones_like(y))
+    assert all(g is None or g.dtype == np.float32 for g in (grads if isinstance(grads, list) else [grads])), (
+        name
+    )
+    width = specs[0][1] if isinstance(specs[0], tuple) and len(specs[0]) == 2 else None
+    if width is not None or hasattr(module, "example_input"):
+        assert "total parameters" in module.summary(in_features=width)
 
 
 def test_summary_lists_nested_containers() -> None:

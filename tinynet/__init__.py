@@ -11,7 +11,9 @@ from tinynet.callbacks import Callback, EarlyStopping, History, Progress
 from tinynet.clip import ClipGlobalNorm, ClipNorm, Clipper, ClipValue
 from tinynet.containers import Concat, Container, Residual, Sequential
 from tinynet.datasets import load_csv
+from tinynet.embedding import Embedding
 from tinynet.gradcheck import GradcheckError, GradcheckReport, gradcheck, gradcheck_loss
+from tinynet.graph import Graph
 from tinynet.layers import Dense, Dropout, Flatten
 from tinynet.losses import (
     BCEWithLogitsLoss,
@@ -21,7 +23,9 @@ from tinynet.losses import (
     MAELoss,
     MSELoss,
 )
+from tinynet.merge import Add, Concatenate, Multiply
 from tinynet.module import Module, Parameter
+from tinynet.node import Input, Node
 from tinynet.normalization import BatchNorm1d, LayerNorm
 from tinynet.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from tinynet.registry import register_module
@@ -53,6 +57,7 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "Add",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "Callback",
@@ -61,6 +66,7 @@ __all__ = [
     "ClipValue",
     "Clipper",
     "Concat",
+    "Concatenate",
     "Constant",
     "Container",
     "CosineDecay",
@@ -68,13 +74,16 @@ __all__ = [
     "Dense",
     "Dropout",
     "EarlyStopping",
+    "Embedding",
     "ExponentialDecay",
     "Flatten",
     "GradcheckError",
     "GradcheckReport",
+    "Graph",
     "History",
     "HuberLoss",
     "Identity",
+    "Input",
     "InverseTimeDecay",
     "LayerNorm",
     "LeakyReLU",
@@ -83,6 +92,8 @@ __all__ = [
     "MSELoss",
     "ModelFileError",
     "Module",
+    "Multiply",
+    "Node",
     "Optimizer",
     "Parameter",
     "Progress",

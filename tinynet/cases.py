@@ -1,8 +1,9 @@
 """The gradient-check case list: every built-in Module and Loss with the inputs it is checked on.
 
 ``tinynet gradcheck`` and the test suite both run this one list; a meta-test fails when an
-exported Module or Loss has no case. Inputs are drawn with |x| >= 0.1, so ReLU-like kinks never
-sit inside a finite-difference step.
+exported Module or Loss has no case. An input is given by its shape (drawn with |x| >= 0.1, so
+ReLU-like kinks never sit inside a finite-difference step) or by a function of a Generator and a
+dtype (category indices, several inputs); ``sample`` makes one.
 """
 
 from __future__ import annotations
@@ -26,12 +27,17 @@ from tinynet.activations import (
     softmax,
 )
 from tinynet.containers import Concat, Residual, Sequential
+from tinynet.embedding import Embedding
+from tinynet.graph import Graph
 from tinynet.layers import Dense, Dropout, Flatten
 from tinynet.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, Loss, MAELoss, MSELoss
+from tinynet.merge import Add, Concatenate, Multiply
 from tinynet.module import Module
+from tinynet.node import Input
 from tinynet.normalization import BatchNorm1d, LayerNorm
 
-ModuleCase = tuple[str, Callable[[], Module], list[tuple[int, ...]]]
+InputSpec = tuple[int, ...] | Callable[[np.random.Generator, Any], Any]
+ModuleCase = tuple[str, Callable[[], Module], list[InputSpec]]
 LossCase = tuple[str, Callable[[], Loss], Callable[[np.random.Generator], tuple[Any, Any]]]
 
 
@@ -40,6 +46,42 @@ def away_from_kink(shape: tuple[int, ...], rng: np.random.Generator) -> Array:
     x = rng.standard_normal(shape)
     result: Array = np.sign(x) * (np.abs(x) + 0.1)
     return result
+
+
+def sample(spec: InputSpec, rng: np.random.Generator, dtype: Any = np.float64) -> Any:
+    """An input for a case: floats away from kinks for a shape, or what the function makes."""
+    if callable(spec):
+        return spec(rng, dtype)
+    return away_from_kink(spec, rng).astype(dtype)
+
+
+def indices(high: int, shape: tuple[int, ...]) -> InputSpec:
+    """Integer category indices in [0, high) (never perturbed by the check)."""
+    return lambda rng, dtype: rng.integers(0, high, shape)
+
+
+def several(*shapes: tuple[int, ...]) -> InputSpec:
+    """A list of float inputs, for merge layers."""
+    return lambda rng, dtype: [sample(shape, rng, dtype) for shape in shapes]
+
+
+def two_input_graph() -> Graph:
+    """Numbers and category indices in, two outputs; a shared layer, fan-out, every merge layer."""
+    x = Input(3, name="x")
+    c = Input(2, name="c", dtype=np.int64)
+    shared = Dense(3, 3, rng=21)
+    a = Tanh()(shared(x))
+    b = shared(a)  # the same weights a second time
+    e = Embedding(5, 2, rng=22)(c)  # (batch, 4)
+    joined = Concatenate()([Add()([a, b]), e, Multiply()([a, x])])
+    return Graph(inputs=[x, c], outputs=[Dense(10, 2, rng=23)(joined), Sigmoid()(Dense(3, 1, rng=24)(b))])
+
+
+def fan_out_graph() -> Graph:
+    """One input read by two branches that meet again."""
+    x = Input(4, name="x")
+    h = Dense(4, 5, rng=25)(x)
+    return Graph(inputs=x, outputs=Add()([ReLU()(h), GELU("tanh")(h)]))
 
 
 def dropout_with_fixed_mask() -> Dropout:
@@ -102,6 +144,17 @@ MODULE_CASES: list[ModuleCase] = [
         lambda: Sequential(Sequential(Dense(3, 4, rng=5), Sigmoid()), Dense(4, 2, rng=6)),
         [(3, 3)],
     ),
+    ("Dropout-training", lambda: Dropout(0.3, rng=3), [(4, 5)]),
+    ("Embedding", lambda: Embedding(6, 3, rng=13), [indices(6, (5,)), indices(6, (4, 2))]),
+    ("Add", Add, [several((4, 3), (4, 3), (4, 3))]),
+    ("Multiply", Multiply, [several((4, 3), (4, 3))]),
+    ("Concatenate", Concatenate, [several((4, 2), (4, 3))]),
+    (
+        "Graph-two-inputs-two-outputs",
+        two_input_graph,
+        [lambda rng, dtype: [sample((4, 3), rng, dtype), rng.integers(0, 5, (4, 2))]],
+    ),
+    ("Graph-fan-out", fan_out_graph, [(3, 4)]),
 ]
 
 LOSS_CASES: list[LossCase] = [

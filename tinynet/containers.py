@@ -19,6 +19,7 @@ import numpy as np
 from typing_extensions import override
 
 from tinynet._checks import Array, add_note, as_float_input, fmt_shape, one_line
+from tinynet.hooks import Dot
 from tinynet.module import Module
 from tinynet.registry import register_module
 
@@ -85,11 +86,14 @@ class Sequential(Container):
     Supports ``len``, indexing, slicing, iteration and ``append``.
     """
 
+    caches: ClassVar[tuple[str, ...]] = ("_in_shapes",)
+
     def __init__(self, *modules: Module) -> None:
         super().__init__()
         layers = list(modules)
         check_distinct(layers, "Sequential")
         self.layers = layers
+        self._in_shapes: list[Any] | None = None
 
     @override
     def named_children(self) -> Iterator[tuple[str, Module]]:
@@ -99,12 +103,17 @@ class Sequential(Container):
     @override
     def forward(self, x: Array) -> Array:
         index = 0
+        shapes = []  # each layer's input shape: backward checks the dL/dx each layer returns
         try:
             for index, module in enumerate(self.layers):  # noqa: B007 (index is read on error)
+                shapes.append(
+                    x.shape if type(x) is np.ndarray else np.shape(x) if not isinstance(x, list) else None
+                )
                 x = module.forward(x)
         except Exception as error:
             self.add_context(error, str(index))
             raise
+        self._in_shapes = shapes
         return x
 
     @override
@@ -114,9 +123,16 @@ class Sequential(Container):
     def _backward_to(self, grad_out: Array, stop: int) -> Array:
         """Run ``backward`` of layers len-1 .. stop and return the gradient at layer ``stop``'s input."""
         index = len(self.layers) - 1
+        shapes = self._cached(self._in_shapes) if self.layers else []
         try:
             for index in range(len(self.layers) - 1, stop - 1, -1):
                 grad_out = self.layers[index].backward(grad_out)
+                expected = shapes[index]
+                if expected is not None and grad_out is not None and np.shape(grad_out) != expected:
+                    raise ValueError(
+                        f"{one_line(self.layers[index])}.backward returned dL/dx of shape "
+                        f"{fmt_shape(np.shape(grad_out))}, but its input had shape {fmt_shape(expected)}"
+                    )
         except Exception as error:
             self.add_context(error, str(index))
             raise
@@ -132,6 +148,12 @@ class Sequential(Container):
         except Exception as error:
             self.add_context(error, "0")
             raise
+
+    @override
+    def dot_nodes(self, dot: Dot, sources: list[str]) -> list[str]:
+        for module in self.layers:
+            sources = module.dot_nodes(dot, sources)
+        return sources
 
     def append(self, module: Module) -> Sequential:
         """Add ``module`` at the end and return self."""
@@ -212,6 +234,15 @@ class Residual(Container):
         total: Array = grad_in + skip
         return total
 
+    @override
+    def dot_nodes(self, dot: Dot, sources: list[str]) -> list[str]:
+        main = self.module.dot_nodes(dot, sources)
+        skip = sources if self.shortcut is None else self.shortcut.dot_nodes(dot, sources)
+        add = dot.node("+", "circle")
+        for node in main + skip:
+            dot.edge(node, add)
+        return [add]
+
 
 @register_module
 class Concat(Container):
@@ -282,3 +313,11 @@ class Concat(Container):
             raise
         result: Array = total
         return result
+
+    @override
+    def dot_nodes(self, dot: Dot, sources: list[str]) -> list[str]:
+        join = dot.node("concat", "trapezium")
+        for branch in self.branches:
+            for node in branch.dot_nodes(dot, sources):
+                dot.edge(node, join)
+        return [join]

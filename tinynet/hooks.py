@@ -82,19 +82,60 @@ def summary_table(model: Module, in_features: int | None = None) -> str:
 
     with instrument(probe, wrap):
         probe.forward(example_input(probe, in_features))
+    reads: dict[str, list[str]] = getattr(probe, "node_inputs", dict)()  # a Graph names what each node reads
+    seen: set[int] = set()
     rows: list[tuple[str, ...]] = []
+    for name, width, dtype in getattr(probe, "input_specs", []):
+        kind = "" if dtype.kind == "f" else f", {dtype.name}"
+        rows.append((name, f"Input({width}{kind})", fmt_shape((-1, width)), "0", ""))
 
-    def add(name: str, module: Module, depth: int) -> None:
-        count = str(module.num_parameters())
-        rows.append((name, "  " * depth + one_line(module), shapes.get(id(module), "-"), count))
+    def add(name: str, module: Module, depth: int, top: bool) -> None:
+        params = module.parameters()
+        new = [p for p in params if id(p) not in seen]
+        count = str(sum(p.size for p in params))
+        if params and not new and top:
+            count = "0 (shared)"
+        seen.update(id(p) for p in params)
+        layer = "  " * depth + one_line(module)
+        rows.append(
+            (name, layer, shapes.get(id(module), "-"), count, ", ".join(reads.get(name, [])) if top else "")
+        )
         for child_name, child in module.named_children():
-            add(f"{name}.{child_name}" if name else child_name, child, depth + 1)
+            add(f"{name}.{child_name}" if name else child_name, child, depth + 1, False)
 
     children = list(probe.named_children())
     if children:  # the model itself is the table; its children are the rows
         for child_name, child in children:
-            add(child_name, child, 0)
+            add(child_name, child, 0, True)
     else:
-        add(type(probe).__name__, probe, 0)
-    text = table(("name", "layer", "output shape", "params"), rows)
+        add(type(probe).__name__, probe, 0, True)
+    header: tuple[str, ...] = ("name", "layer", "output shape", "params", "reads")
+    if not reads:
+        header, rows = header[:4], [row[:4] for row in rows]
+    text = table(header, rows)
     return f"{text}\ntotal parameters: {model.num_parameters()}"
+
+
+class Dot:
+    """Graphviz DOT text built node by node (``Module.to_dot`` drives it)."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.lines: list[str] = []
+        self.count = 0
+
+    def node(self, label: str, shape: str = "box") -> str:
+        """Add a node and return its id."""
+        self.count += 1
+        name = f"n{self.count}"
+        text = label.replace("\\", "\\\\").replace('"', '\\"')
+        self.lines.append(f'  {name} [label="{text}", shape={shape}];')
+        return name
+
+    def edge(self, source: str, target: str, label: str = "") -> None:
+        extra = f' [label="{label}"]' if label else ""
+        self.lines.append(f"  {source} -> {target}{extra};")
+
+    def text(self) -> str:
+        head = [f'digraph "{self.title}" {{', "  rankdir=TB;", '  node [fontname="Helvetica"];']
+        return "\n".join([*head, *self.lines, "}"]) + "\n"

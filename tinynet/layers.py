@@ -203,6 +203,11 @@ class Dropout(Module):
         y: Array = x * mask
         return y
 
+    def freeze(self) -> None:
+        """Fix the keep-mask to the one the last forward pass drew (``gradcheck`` does this)."""
+        if self._mask is not None:
+            self.fixed_mask = self._mask != 0
+
     @override
     def backward(self, grad_out: Array) -> Array:
         grad = check_grad_out(grad_out, self._cached(self._shape), self)

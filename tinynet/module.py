@@ -19,9 +19,10 @@ import numpy as np
 from numpy.typing import DTypeLike
 from typing_extensions import Self
 
-from tinynet._checks import Array, as_float_dtype, fmt_shape
+from tinynet._checks import Array, as_float_dtype, fmt_shape, one_line
 from tinynet._config import Configurable
-from tinynet.hooks import summary_table
+from tinynet.hooks import Dot, summary_table
+from tinynet.node import Node, is_symbolic
 from tinynet.parameter import Parameter
 
 T = TypeVar("T")
@@ -68,15 +69,22 @@ class Module(Configurable):
         self.training = True
 
     # -- the contract --------------------------------------------------------------------------
-    def forward(self, x: Array) -> Array:
-        """Compute the output for ``x`` and cache what ``backward`` needs."""
+    def forward(self, x: Any) -> Any:
+        """Compute the output for ``x`` and cache what ``backward`` needs.
+
+        ``x`` is an array (batch, features); a merge layer takes a list of them, a Graph a list or a
+        dict. The output is an array (a Graph with several outputs gives a list).
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
 
-    def backward(self, grad_out: Array) -> Array:
-        """Return dL/dx for dL/dy = ``grad_out``; add parameter gradients into ``.grad``."""
+    def backward(self, grad_out: Any) -> Any:
+        """Return dL/dx for dL/dy = ``grad_out``; add parameter gradients into ``.grad``.
+
+        A module with several inputs returns a list; integer inputs (indices) have no gradient: None.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement backward(grad_out)")
 
-    def backward_parameters(self, grad_out: Array) -> None:
+    def backward_parameters(self, grad_out: Any) -> None:
         """Accumulate the parameter gradients only, for when nobody reads dL/dx.
 
         Training calls this on the whole model: the first layer's input gradient is never used,
@@ -87,7 +95,10 @@ class Module(Configurable):
         self.backward(grad_out)
 
     def __call__(self, x: Any) -> Any:
-        return self.forward(x)
+        """``forward(x)``; on a symbolic ``Node`` (or a list of them) it adds a node to a graph instead."""
+        if type(x) is np.ndarray or not is_symbolic(x):
+            return self.forward(x)
+        return Node.apply(self, x)
 
     def _cached(self, value: T | None) -> T:
         """Return a cached tensor, or raise ``RuntimeError`` when ``forward`` has not run."""
@@ -265,6 +276,27 @@ class Module(Configurable):
         if share_parameters:
             memo.update((id(param), param) for param in self.parameters())
         return copy.deepcopy(self, memo)
+
+    def dot_nodes(self, dot: Dot, sources: list[str]) -> list[str]:
+        """Draw this module into ``dot`` fed by node ids ``sources``; return the ids of its outputs.
+
+        A leaf is one box; containers draw their children and how data flows between them.
+        """
+        node = dot.node(one_line(self))
+        for source in sources:
+            dot.edge(source, node)
+        return [node]
+
+    def to_dot(self) -> str:
+        """Graphviz DOT text of the model (``dot -Tpng model.dot -o model.png`` draws it)."""
+        dot = Dot(type(self).__name__)
+        specs = getattr(self, "input_specs", None)  # a Graph's named inputs
+        labels = [f"{name}: (batch, {width})" for name, width, _ in specs] if specs else ["input"]
+        sources = [dot.node(label, "ellipse") for label in labels]
+        outputs = self.dot_nodes(dot, sources)
+        for index, out in enumerate(outputs):
+            dot.edge(out, dot.node("output" if len(outputs) == 1 else f"output {index}", "ellipse"))
+        return dot.text()
 
     def summary(self, in_features: int | None = None) -> str:
         """A table of every layer, nested ones indented, with output shapes and parameter counts.

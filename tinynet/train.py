@@ -254,7 +254,7 @@ def fit(
     validation_data: tuple[Any, Any] | None = None,
     validation_split: float = 0.0,
     early_stopping: EarlyStopping | None = None,
-    metrics: Sequence[str | Metric] = (),
+    metrics: MetricSpec = (),
     callbacks: Sequence[Callback] = (),
     verbose: int = 1,
     sample_weight: Any = None,
@@ -321,7 +321,7 @@ def fit(
         if weights is not None:
             weights = weights[:-n_val]
     _probe(model, xs, ys, objective)
-    named_metrics = [get_metric(m) for m in metrics]
+    named_metrics = resolve_metrics(metrics)
     generator = as_generator(rng) if shuffle else None
     hooks: list[Callback] = list(callbacks)
     if early_stopping is not None:
@@ -445,7 +445,7 @@ class _Trainer:
         optimizer: Optimizer,
         clipper: Clipper | None,
         regularizer: Regularizer | None,
-        metrics: list[tuple[str, Metric]],
+        metrics: Any,
     ) -> None:
         self.model, self.objective, self.optimizer = model, objective, optimizer
         self.clipper, self.regularizer, self.metrics = clipper, regularizer, metrics
@@ -525,18 +525,35 @@ class _Trainer:
         )
 
 
-def _metric_logs(
-    metrics: list[tuple[str, Metric]], outputs: list[Any], targets: list[Any]
-) -> dict[str, float]:
-    """Each metric on the concatenated outputs (one value per output of a multi-output model)."""
+MetricSpec = Sequence[str | Metric] | Sequence[Sequence[str | Metric]]
+
+
+def resolve_metrics(metrics: MetricSpec) -> list[tuple[str, Metric]] | list[list[tuple[str, Metric]]]:
+    """Metric names or callables; for a model with several outputs, one list per output."""
+    if metrics and all(isinstance(m, (list, tuple)) for m in metrics):
+        return [[get_metric(m) for m in per_output] for per_output in metrics]  # type: ignore[union-attr]
+    return [get_metric(m) for m in metrics]  # type: ignore[arg-type]
+
+
+def _metric_logs(metrics: Any, outputs: list[Any], targets: list[Any]) -> dict[str, float]:
+    """Each metric on the concatenated outputs; with several outputs named ``<metric>_<output index>``.
+
+    ``metrics`` is one list for every output, or one list per output.
+    """
     outs = [_as_list(o) for o in outputs]
     ts = [_as_list(t) for t in targets]
+    count = len(outs[0])
+    per_output = metrics if metrics and isinstance(metrics[0], list) else [metrics] * count
+    if len(per_output) != count:
+        raise ValueError(f"metrics has {len(per_output)} lists for a model with {count} outputs")
     logs = {}
-    for k in range(len(outs[0])):
+    for k in range(count):
+        if not per_output[k]:
+            continue
         pred = np.concatenate([o[k] for o in outs])
         true = np.concatenate([t[k] for t in ts])
-        for name, metric in metrics:
-            logs[name if len(outs[0]) == 1 else f"{name}_{k}"] = float(metric(true, pred))
+        for name, metric in per_output[k]:
+            logs[name if count == 1 else f"{name}_{k}"] = float(metric(true, pred))
     return logs
 
 
@@ -565,7 +582,7 @@ def evaluate(
     x: Any,
     y: Any,
     loss: Loss | Sequence[Loss],
-    metrics: Sequence[str | Metric] = (),
+    metrics: MetricSpec = (),
     batch_size: int | None = None,
     loss_weights: Sequence[float] | None = None,
 ) -> dict[str, float]:
@@ -578,5 +595,5 @@ def evaluate(
     pred = predict(model, _Lazy(xs), batch_size)
     targets = ys.take(slice(None))
     result = {"loss": float(objective(pred, targets, None))}
-    result.update(_metric_logs([get_metric(m) for m in metrics], [pred], [targets]))
+    result.update(_metric_logs(resolve_metrics(metrics), [pred], [targets]))
     return result

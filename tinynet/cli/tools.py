@@ -13,7 +13,7 @@ import numpy as np
 
 import tinynet as tn
 from tinynet._io import atomic_write_bytes
-from tinynet.cases import LOSS_CASES, MODULE_CASES, away_from_kink
+from tinynet.cases import LOSS_CASES, MODULE_CASES, sample
 from tinynet.cli.parser import CLIError
 from tinynet.cli.train import build_model
 from tinynet.datasets import DATASETS
@@ -107,7 +107,7 @@ def run_gradcheck(args: argparse.Namespace, out: Any) -> int:
     rows = []
     for name, factory, shapes in MODULE_CASES:
         try:
-            report = tn.gradcheck(factory(), away_from_kink(shapes[0], rng), rng=0)
+            report = tn.gradcheck(factory(), sample(shapes[0], rng), rng=0)
             rows.append((name, report.max_rel_error, "ok"))
         except tn.GradcheckError as error:
             rows.append((name, math.nan, f"FAILED: {str(error).splitlines()[0]}"))
