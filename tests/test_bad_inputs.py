@@ -561,7 +561,7 @@ CLI_CASES = [
         ["train", "-t", "classification", "-d", "iris", "-l", "4", "--optimizer", "lbfgs"],
         r"invalid choice: 'lbfgs' \(choose from '?sgd'?, '?momentum",
     ),
-    (["train", "-t", "classification", "-d", "iris", "-l", "4", "-a", "gelu"], "invalid choice: 'gelu'"),
+    (["train", "-t", "classification", "-d", "iris", "-l", "4", "-a", "swish"], "invalid choice: 'swish'"),
     (
         ["train", "-t", "classification", "-d", "iris", "-l", "4", "-e", "-3"],
         "argument --epochs/-e: must be >= 1, got -3",

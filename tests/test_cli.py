@@ -45,7 +45,19 @@ def test_iris_seed_command_reaches_its_target(tmp_path: Path, capsys: pytest.Cap
     )
     assert code == 0, err
     results = json.loads((tmp_path / "metrics.json").read_text())
-    assert set(results) == {"accuracy", "precision", "recall", "f1", "confusion_matrix"}
+    assert set(results) == {
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "average",
+        "classes",
+        "per_class",
+        "confusion_matrix",
+    }
+    assert results["classes"] == ["setosa", "versicolor", "virginica"] and results["average"].startswith(
+        "macro"
+    )
     assert results["accuracy"] >= 0.95
     assert np.array(results["confusion_matrix"]).sum() == 30
     assert "accuracy" in out and "setosa" in out and "confusion matrix" in out
@@ -94,9 +106,9 @@ def test_every_seed_flag_and_alias_is_accepted(tmp_path: Path, capsys: pytest.Ca
     )
     assert code == 0, err
     assert out.count("epoch ") == 5, "--show_loss prints one line per epoch"
-    model = tn.load(tmp_path / "modelx.npz")
+    model = tn.load(tmp_path / "model_x.npz")  # "-en x" is joined with "_"
     assert not isinstance(model[-1], tn.Softmax) and model.dtype == np.float32
-    assert json.loads((tmp_path / "metricsx.json").read_text())["confusion_matrix"]
+    assert json.loads((tmp_path / "metrics_x.json").read_text())["confusion_matrix"]
 
 
 @pytest.mark.parametrize("norm", ["batch", "layer"])
@@ -228,7 +240,7 @@ BASE = ["train", "-t", "classification", "-d", "iris", "-l", "4", "-e", "1"]
         ([*BASE, "-ts", "0"], r"argument --test_size.*: must be > 0\.0, got 0\.0"),
         ([*BASE, "-wf", "7"], r"valid indices are 0\.\.3 \(0=sepal_length"),
         ([*BASE, "-a", "swish"], "invalid choice"),
-        (["train", "-d", "iris", "-l", "4"], "required: --task"),
+        (["train", "-d", "iris", "-l", "4"], r"train needs --task/-t \(or --config FILE"),
         (["fly"], "invalid choice"),
         (["predict", "--model", "/no/model.npz", "--data", "x.csv"], "no such model file"),
         (["summary"], "needs --layers"),

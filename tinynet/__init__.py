@@ -4,7 +4,19 @@ Modules compute ``forward`` and ``backward`` by hand and compose in containers; 
 driven by small pluggable objects (Loss, Optimizer, Schedule, Clipper, Regularizer).
 """
 
-from tinynet import callbacks, clip, data, datasets, init, metrics, optim, regularizers, schedules
+from tinynet import (
+    callbacks,
+    clip,
+    data,
+    datasets,
+    init,
+    metrics,
+    mlp,
+    optim,
+    regularizers,
+    schedules,
+    tabular,
+)
 from tinynet._version import __version__
 from tinynet.activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from tinynet.callbacks import Callback, EarlyStopping, History, Progress
@@ -24,6 +36,7 @@ from tinynet.losses import (
     MSELoss,
 )
 from tinynet.merge import Add, Concatenate, Multiply
+from tinynet.mlp import MLP
 from tinynet.module import Module, Parameter
 from tinynet.node import Input, Node
 from tinynet.normalization import BatchNorm1d, LayerNorm
@@ -53,6 +66,7 @@ __all__ = [
     "L1",
     "L1L2",
     "L2",
+    "MLP",
     "SGD",
     "Adagrad",
     "Adam",
@@ -124,10 +138,12 @@ __all__ = [
     "load_csv",
     "load_metadata",
     "metrics",
+    "mlp",
     "optim",
     "predict",
     "register_module",
     "regularizers",
     "save",
     "schedules",
+    "tabular",
 ]

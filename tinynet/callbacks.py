@@ -188,8 +188,11 @@ class Progress(Callback):
     the time so far and the time left; at the end one line says how training ended.
     """
 
-    def __init__(self, epochs: int, stream: TextIO | None = None, live: bool | None = None) -> None:
+    def __init__(
+        self, epochs: int, stream: TextIO | None = None, live: bool | None = None, announce_end: bool = True
+    ) -> None:
         self.epochs = epochs
+        self.announce_end = announce_end
         self.stream: Any = stream if stream is not None else sys.stdout
         is_tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.live = is_tty if live is None else live and is_tty
@@ -217,8 +220,8 @@ class Progress(Callback):
         self._write("\r" + line + "\x1b[K" if self.live else line + "\n")
 
     def on_train_end(self, model: Module, history: History) -> None:
-        text = ending(history, self.epochs)
-        self._write(("\n" if self.live else "") + text + "\n")
+        text = ending(history, self.epochs) + "\n" if self.announce_end else ""
+        self._write(("\n" if self.live else "") + text)
 
 
 class _Discard:

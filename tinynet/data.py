@@ -72,18 +72,47 @@ def _stratified_test_indices(labels: Array, n_test: int, rng: np.random.Generato
     return rng.permutation(np.concatenate(chosen))
 
 
+def _parts(x: Any) -> tuple[list[Any], Any]:
+    """Several arrays (a list, tuple or dict of arrays) as a list, and how to give them back."""
+    if isinstance(x, dict):
+        keys = list(x)
+        return [x[k] for k in keys], lambda parts: dict(zip(keys, parts, strict=True))
+    if isinstance(x, (list, tuple)) and x and all(hasattr(p, "shape") for p in x):
+        return list(x), list
+    return [x], lambda parts: parts[0]
+
+
 def train_test_split(
     x: Any, y: Any, test_size: float | int = 0.2, *, rng: RngLike = 42, stratify: bool = False
-) -> tuple[Array, Array, Array, Array]:
+) -> tuple[Any, Any, Any, Any]:
     """Shuffle and split into ``(x_train, x_test, y_train, y_test)``.
 
-    ``test_size`` is a fraction in (0, 1) (the test count is rounded up) or a count; both sides
-    must be non-empty. ``stratify=True`` keeps the class proportions of ``y`` (class labels) in
-    both sides. The default seed 42 makes the split reproducible; without stratification an int
-    seed gives the same split as scikit-learn's ``train_test_split(random_state=seed)``.
+    ``x`` (and ``y``) may be several arrays at once, a list or a dict of arrays with the same number
+    of rows, for a model with several inputs (or outputs): each comes back split the same way, in
+    the same structure. ``test_size`` is a fraction in (0, 1) (the test count is rounded up) or a
+    count; both sides must be non-empty. ``stratify=True`` keeps the class proportions of ``y``
+    (class labels; the first array when there are several) in both sides. The default seed 42 makes
+    the split reproducible; without stratification an int seed gives the same split as
+    scikit-learn's ``train_test_split(random_state=seed)``.
     """
-    xs, ys = _check_xy(x, y)
-    n = len(xs)
+    x_parts, x_back = _parts(x)
+    y_parts, y_back = _parts(y)
+    checked = [_check_xy(part, y_parts[0]) for part in x_parts]
+    checked_y = [_check_xy(x_parts[0], part)[1] for part in y_parts]
+    train, test = split_indices(len(checked[0][0]), checked_y[0], test_size, rng=rng, stratify=stratify)
+    return (
+        x_back([xs[train] for xs, _ in checked]),
+        x_back([xs[test] for xs, _ in checked]),
+        y_back([ys[train] for ys in checked_y]),
+        y_back([ys[test] for ys in checked_y]),
+    )
+
+
+def split_indices(
+    n: int, y: Any = None, test_size: float | int = 0.2, *, rng: RngLike = 42, stratify: bool = False
+) -> tuple[Array, Array]:
+    """The ``(train, test)`` row indices ``train_test_split`` uses (``y`` only matters to stratify)."""
+    ys = np.asarray(y) if y is not None else np.zeros(n)
     n_test = _test_count(test_size, n)
     generator = as_generator(rng)
     legacy = np.random.RandomState(int(rng)) if isinstance(rng, (int, np.integer)) else None
@@ -99,7 +128,7 @@ def train_test_split(
         # RandomState permutation, test samples first), so results compare across the two
         order = legacy.permutation(n) if legacy is not None else generator.permutation(n)
         test, train = order[:n_test], order[n_test:]
-    return xs[train], xs[test], ys[train], ys[test]
+    return train, test
 
 
 class StandardScaler:

@@ -252,6 +252,18 @@ class Graph(Container):
         """The names of the nodes each node reads, by node name (for ``summary()``)."""
         return {wire.name: list(wire.inputs) for wire in self.wires}
 
+    def followed_by(self, module: Module) -> Graph:
+        """A graph of this one's layers (the same objects, no copies) with ``module`` after its output."""
+        if not self.single_output:
+            raise ValueError("followed_by needs a graph with a single output")
+        inputs = [Input(width, name=name, dtype=dtype) for name, width, dtype in self.input_specs]
+        nodes: dict[str, Node] = {n.name: n for n in inputs}
+        for wire, layer in zip(self.wires, self.layers, strict=True):
+            reads = [nodes[name] for name in wire.inputs]
+            nodes[wire.name] = apply_module(layer, reads if wire.merge else reads[0])
+        output = apply_module(module, nodes[self.output_names[0]])
+        return Graph(inputs[0] if self.single_input else inputs, output)
+
     @override
     def dot_nodes(self, dot: Dot, sources: list[str]) -> list[str]:
         ids = {name: [source] for (name, _, _), source in zip(self.input_specs, sources, strict=True)}

@@ -44,28 +44,36 @@ def _save(figure: Any, path: str | os.PathLike[str]) -> str:
     return target
 
 
-def plot_history(history: History, path: str | os.PathLike[str], title: str = "Training") -> str:
-    """Training and validation loss per epoch, with the learning rate on a second axis."""
-    figure = _figure()
+def plot_history(
+    history: History, path: str | os.PathLike[str], title: str = "Training", loss_label: str = "loss"
+) -> str:
+    """Training and validation loss per epoch, with the learning rate on a second axis starting at 0.
+
+    ``loss_label`` names what the loss measures (e.g. "MSE of the standardized target"); the
+    legend sits outside the curves, below the axes, so it never covers one.
+    """
+    figure = _figure(6.4, 5.2)
     ax = figure.add_subplot()
     epochs = np.arange(1, history.epochs + 1)
-    ax.plot(epochs, history.loss, label="train loss", color="tab:blue")
+    ax.plot(epochs, history.loss, label="training loss", color="tab:blue")
     if history.val_loss:
         ax.plot(epochs, history.val_loss, label="validation loss", color="tab:orange")
     if history.best_epoch is not None:
-        ax.axvline(history.best_epoch, color="gray", linestyle=":", label="best epoch")
+        ax.axvline(
+            history.best_epoch, color="gray", linestyle=":", label=f"best epoch ({history.best_epoch})"
+        )
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
+    ax.set_ylabel(loss_label)
     ax.set_title(title)
+    handles, labels = ax.get_legend_handles_labels()
     if history.lr:
         lr_axis = ax.twinx()
         lr_axis.plot(epochs, history.lr, color="tab:green", linestyle="--", label="learning rate")
         lr_axis.set_ylabel("learning rate")
-        lines = ax.get_legend_handles_labels()
+        lr_axis.set_ylim(bottom=0.0, top=max(history.lr) * 1.1 or 1.0)  # from 0: a decay is not a collapse
         more = lr_axis.get_legend_handles_labels()
-        ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper right")
-    else:
-        ax.legend(loc="upper right")
+        handles, labels = handles + more[0], labels + more[1]
+    figure.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), frameon=False)
     return _save(figure, path)
 
 
@@ -90,7 +98,11 @@ def plot_confusion_matrix(
 
 
 def plot_predictions(
-    y_true: Array, y_pred: Array, path: str | os.PathLike[str], target_name: str = "target"
+    y_true: Array,
+    y_pred: Array,
+    path: str | os.PathLike[str],
+    target_name: str = "target",
+    title: str = "Predicted vs actual",
 ) -> str:
     """Predicted against actual values with the identity line (regression)."""
     figure = _figure(5.2, 5.0)
@@ -101,7 +113,7 @@ def plot_predictions(
     ax.plot([low, high], [low, high], color="black", linestyle="--", label="perfect prediction")
     ax.set_xlabel(f"actual {target_name}")
     ax.set_ylabel(f"predicted {target_name}")
-    ax.set_title("Predicted vs actual")
+    ax.set_title(title)
     ax.legend(loc="upper left")
     return _save(figure, path)
 
@@ -115,17 +127,58 @@ def plot_features(
     path: str | os.PathLike[str],
     target_name: str = "target",
     class_names: Sequence[str] | None = None,
+    title: str = "Features against the target",
 ) -> str:
-    """Each chosen feature against the target: actual values and the model's predictions."""
-    figure = _figure(4.2 * len(features), 4.0)
+    """Chosen features against the target.
+
+    Regression: each feature against the actual values and the predictions. Classification: the
+    samples in the plane of two features (or along one), colored by their true class, with the
+    misclassified ones ringed in red, so the classes and the errors are both visible.
+    """
+    if class_names is not None:
+        return _plot_classes(x, y_true, y_pred, features, feature_names, path, class_names, title)
+    figure = _figure(4.2 * len(features), 4.4)
     axes = figure.subplots(1, len(features), squeeze=False)[0]
     for ax, index in zip(axes, features, strict=True):
         ax.scatter(x[:, index], np.ravel(y_true), s=18, alpha=0.6, label="actual")
         ax.scatter(x[:, index], np.ravel(y_pred), s=18, alpha=0.6, marker="x", label="predicted")
         ax.set_xlabel(feature_names[index])
         ax.set_ylabel(target_name)
-        if class_names is not None:
-            ax.set_yticks(np.arange(len(class_names)), labels=list(class_names))
         ax.legend(loc="best")
-    figure.suptitle("Features against the target")
+    figure.suptitle(title)
+    return _save(figure, path)
+
+
+def _plot_classes(
+    x: Array,
+    y_true: Array,
+    y_pred: Array,
+    features: Sequence[int],
+    feature_names: Sequence[str],
+    path: str | os.PathLike[str],
+    class_names: Sequence[str],
+    title: str,
+) -> str:
+    figure = _figure(5.6, 4.8)
+    ax = figure.add_subplot()
+    t, p = np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int)
+    first = x[:, features[0]]
+    if len(features) > 1:
+        second = x[:, features[1]]
+        ax.set_ylabel(feature_names[features[1]])
+    else:  # one feature: spread the classes over rows
+        second = t + np.random.default_rng(0).uniform(-0.2, 0.2, len(t))
+        ax.set_yticks(np.arange(len(class_names)), labels=list(class_names))
+        ax.set_ylabel("true class")
+    for k, name in enumerate(class_names):
+        chosen = t == k
+        ax.scatter(first[chosen], second[chosen], s=22, alpha=0.75, label=name)
+    wrong = t != p
+    if wrong.any():
+        ax.scatter(
+            first[wrong], second[wrong], s=90, facecolors="none", edgecolors="red", label="misclassified"
+        )
+    ax.set_xlabel(feature_names[features[0]])
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize="small")
     return _save(figure, path)

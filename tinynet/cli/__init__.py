@@ -1,43 +1,120 @@
-"""The ``tinynet`` command: ``train``, ``summary``, ``predict`` and ``gradcheck``.
+"""The ``tinynet`` command: ``train``, ``summary``, ``predict``, ``evaluate`` and ``gradcheck``.
 
 ``tinynet train`` keeps every flag of the seed project (same long and short spellings, types,
 choices and defaults); dash spellings such as ``--learning-rate`` are aliases. Bad input ends with
-one line on stderr and exit code 2, never a traceback.
+one line on stderr and exit code 2, a failed training or check with exit code 1, and never a
+traceback: an unexpected internal error prints one line (exit code 3) saying that ``--traceback``
+shows it. Output to a closed pipe (``tinynet train ... | head -1``) never stops a run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 import tinynet as tn
-from tinynet.cli.parser import CLIError, build_parser
-from tinynet.cli.tools import run_gradcheck, run_predict, run_summary
+from tinynet.cli.parser import CLIError, build_parser, parse
+from tinynet.cli.tools import run_evaluate, run_gradcheck, run_predict, run_summary
 from tinynet.cli.train import run_train
 from tinynet.serialization import ModelFileError
 
-COMMANDS = {"train": run_train, "summary": run_summary, "predict": run_predict, "gradcheck": run_gradcheck}
+COMMANDS = {
+    "train": run_train,
+    "summary": run_summary,
+    "predict": run_predict,
+    "evaluate": run_evaluate,
+    "gradcheck": run_gradcheck,
+}
+
+
+class SafeStream:
+    """A text stream that survives its reader going away: after a broken pipe, output is dropped."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._silence()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._silence()
+
+    def isatty(self) -> bool:
+        return bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def _silence(self) -> None:
+        self.broken = True
+        if self.stream is sys.stdout:  # Python's own flush at exit would fail again: point it at nothing
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):
+                pass
+
+
+def _error(text: str) -> None:
+    with contextlib.suppress(BrokenPipeError, ValueError):
+        print(text, file=sys.stderr)
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def main(argv: Sequence[str] | None = None, out: Any = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 1 failed check or training, 2 bad input)."""
-    stream = out if out is not None else sys.stdout
+    """Run the command line; returns the exit code (0 ok, 1 failed training or check, 2 bad input,
+    3 an internal error, 130 interrupted)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    stream = SafeStream(out if out is not None else sys.stdout)
     try:
-        args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args, stream)
+        args = parse(words)
+        with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # NumPy's warnings about overflow are noise here: divergence is reported as an error
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return int(COMMANDS[args.command](args, stream))
     except CLIError as error:
-        print(f"tinynet: error: {error}", file=sys.stderr)
+        _error(f"tinynet: error: {error}")
         return 2
     except tn.TrainingDivergedError as error:
-        print(f"tinynet: training failed: {error}", file=sys.stderr)
+        _error(f"tinynet: training failed: {_one_line(error)}")
         return 1
-    except (ModelFileError, ValueError, TypeError, OSError) as error:
-        print(f"tinynet: error: {str(error).splitlines()[0]}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print("tinynet: interrupted", file=sys.stderr)
+        _error("tinynet: interrupted")
         return 130
+    except (ModelFileError, ValueError, TypeError, OSError, MemoryError) as error:
+        if isinstance(error, MemoryError):
+            _error("tinynet: error: not enough memory for this run; try a smaller model or data set")
+        else:
+            _error(f"tinynet: error: {_one_line(error)}")
+        return 2
+    except Exception as error:
+        if "--traceback" in words:
+            raise
+        _error(
+            f"tinynet: internal error: {type(error).__name__}: {_one_line(error)} "
+            "(run again with --traceback to see where; please report it)"
+        )
+        return 3
 
 
 __all__ = ["CLIError", "build_parser", "main"]

@@ -1,22 +1,37 @@
-"""The argument parser of the ``tinynet`` command: the seed project's flags and their checks."""
+"""The argument parser of the ``tinynet`` command: the seed project's flags, their checks, and help.
+
+Every ``--long_name`` also answers to ``--long-name``. A misspelled flag is an error that names the
+closest flag of the subcommand and its ``--help``. ``tinynet train --config FILE`` takes the run's
+settings from a ``config.json`` that an earlier run wrote; flags given as well take precedence.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import difflib
+import json
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-import tinynet as tn
 from tinynet._checks import check_float, check_int
-from tinynet.datasets import DATASETS
+from tinynet._io import open_regular
+from tinynet._version import __version__
+from tinynet.datasets import TABLES
+from tinynet.mlp import ACTIVATIONS, INITS
 
-ACTIVATIONS: dict[str, type[tn.Module]] = {
-    "relu": tn.ReLU,
-    "sigmoid": tn.Sigmoid,
-    "tanh": tn.Tanh,
-    "leaky_relu": tn.LeakyReLU,
-}
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
+# settings that say where and how loudly a run writes, not what it computes: not in config.json
+OUTPUT_SETTINGS = (
+    "config",
+    "output_dir",
+    "save",
+    "extension_name",
+    "quiet",
+    "show_loss",
+    "traceback",
+    "command",
+)
+REQUIRED_FOR_TRAIN = (("task", "--task/-t"), ("dataset", "--dataset/-d"), ("layers", "--layers/-l"))
 
 
 class CLIError(Exception):
@@ -24,7 +39,19 @@ class CLIError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit code 2) instead of usage dumps."""
+    """argparse with one-line errors (exit code 2) instead of usage dumps; it remembers its flags."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.flag_names: list[str] = []
+        self.dests: set[str] = set()
+        self.commands: dict[str, Parser] = {}
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.flag_names += action.option_strings
+        self.dests.add(action.dest)
+        return action
 
     def error(self, message: str) -> NoReturn:
         raise CLIError(f"{message} (see '{self.prog} --help')")
@@ -76,6 +103,13 @@ def dropout_rate(text: str) -> float:
     return float(_checked(lambda: check_float(value, "value", low=0.0, high=1.0, high_inclusive=False)))
 
 
+def delimiter(text: str) -> str:
+    value = {"\\t": "\t", "tab": "\t"}.get(text, text)
+    if len(value) != 1:
+        raise argparse.ArgumentTypeError(f"expected a single character (or 'tab'), got {text!r}")
+    return value
+
+
 def flag(*names: str) -> list[str]:
     """Each ``--long_name`` also answers to ``--long-name``."""
     spelled = list(names)
@@ -85,12 +119,12 @@ def flag(*names: str) -> list[str]:
     return spelled
 
 
-def add_model_flags(parser: argparse.ArgumentParser, required: bool = True) -> None:
+# -- flag groups shared by subcommands ---------------------------------------------------------------
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         *flag("--layers", "-l"),
         type=positive_int,
         nargs="+",
-        required=required,
         metavar="N",
         help="hidden layer sizes, e.g. -l 16 8",
     )
@@ -108,7 +142,7 @@ def add_model_flags(parser: argparse.ArgumentParser, required: bool = True) -> N
     )
     parser.add_argument(
         *flag("--weight_init", "-wi"),
-        choices=["he", "xavier", "random"],
+        choices=list(INITS),
         default="he",
         help="weight initialization (default: he)",
     )
@@ -124,92 +158,236 @@ def add_model_flags(parser: argparse.ArgumentParser, required: bool = True) -> N
         default="none",
         help="normalization between each hidden Dense and its activation (default: none)",
     )
-
-
-def build_parser() -> Parser:
-    parser = Parser(prog="tinynet", description="Train, inspect and check small NumPy neural networks.")
-    parser.add_argument("--version", action="version", version=f"tinynet {tn.__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
-
-    train = commands.add_parser("train", help="train a network on a bundled data set or a CSV file")
-    train.add_argument(*flag("--task", "-t"), choices=["classification", "regression"], required=True)
-    train.add_argument(
-        *flag("--dataset", "-d"),
-        required=True,
-        help=f"{', '.join(sorted(DATASETS))}, or a path to a CSV file with a header row",
+    parser.add_argument(
+        *flag("--categorical"),
+        choices=["embedding", "onehot"],
+        default="embedding",
+        help="how text columns enter the network: an Embedding each, or one-hot columns (default: embedding)",
     )
-    add_model_flags(train)
-    train.add_argument(
+    parser.add_argument(
+        *flag("--embedding_dim"),
+        type=positive_int,
+        default=None,
+        help="width of every embedding (default: by rule)",
+    )
+
+
+def add_data_flags(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument(
+        *flag("--dataset", "-d"),
+        required=False,
+        help=f"{', '.join(sorted(TABLES))}, or a path to a CSV file with a header row"
+        + (" (required)" if required else ""),
+    )
+    parser.add_argument(
+        *flag("--target"),
+        default=None,
+        help="target column, by name or index (default: the data set's own, or the last)",
+    )
+    parser.add_argument(
+        *flag("--delimiter"),
+        type=delimiter,
+        default=",",
+        help="CSV field separator, e.g. ';' or tab (default: ,)",
+    )
+    parser.add_argument(
+        *flag("--features"), nargs="+", metavar="COL", default=None, help="use only these feature columns"
+    )
+    parser.add_argument(
+        *flag("--drop"), nargs="+", metavar="COL", default=None, help="leave these columns out"
+    )
+    parser.add_argument(
+        *flag("--missing"),
+        choices=["impute", "drop"],
+        default="impute",
+        help="missing values: impute (numbers: the training mean; text: a category of its own) "
+        "or drop the rows (default: impute)",
+    )
+
+
+def add_training_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         *flag("--decay_rate", "-decay"),
         type=non_negative_float,
         default=0.01,
         help="inverse-time decay per epoch: lr / (1 + decay_rate * epoch) (default: 0.01)",
     )
-    train.add_argument(
-        *flag("--learning_rate", "-lr"), type=positive_float, default=0.01, help="(default: 0.01)"
+    parser.add_argument(
+        *flag("--learning_rate", "-lr", "--lr"), type=positive_float, default=0.01, help="(default: 0.01)"
     )
-    train.add_argument(
+    parser.add_argument(
         "--l1", type=non_negative_float, default=0.0, help="L1 penalty on weights (default: 0)"
     )
-    train.add_argument(
+    parser.add_argument(
         "--l2", type=non_negative_float, default=0.0, help="L2 penalty on weights (default: 0)"
     )
-    train.add_argument(*flag("--epochs", "-e"), type=positive_int, default=100, help="(default: 100)")
-    train.add_argument(
+    parser.add_argument(*flag("--epochs", "-e"), type=positive_int, default=100, help="(default: 100)")
+    parser.add_argument(
         *flag("--test_size", "-ts"), type=fraction, default=0.2, help="test fraction (default: 0.2)"
     )
-    train.add_argument(*flag("--seed", "-s"), type=non_negative_int, default=42, help="(default: 42)")
-    train.add_argument(*flag("--extension_name", "-en"), default="", help="suffix of the output file names")
-    train.add_argument(
-        *flag("--wanted_features", "-wf"),
-        type=int,
-        nargs="+",
-        default=None,
-        metavar="I",
-        help="feature indices to plot against the target",
-    )
-    train.add_argument(*flag("--show_loss"), action="store_true", help="print the loss every epoch")
-    train.add_argument(*flag("--batch_size"), type=positive_int, default=32, help="(default: 32)")
-    train.add_argument(
+    parser.add_argument(*flag("--seed", "-s"), type=non_negative_int, default=42, help="(default: 42)")
+    parser.add_argument(*flag("--batch_size"), type=positive_int, default=32, help="(default: 32)")
+    parser.add_argument(
         *flag("--optimizer"),
         choices=OPTIMIZERS,
         default="momentum",
         help="sgd, momentum (SGD with momentum 0.9), adam, adamw, rmsprop (default: momentum)",
     )
-    train.add_argument(
+    parser.add_argument(
         *flag("--clip"), type=positive_float, default=None, help="clip the global gradient norm"
     )
-    train.add_argument(
+    parser.add_argument(
         *flag("--patience"),
         type=non_negative_int,
         default=10,
         help="early stopping: epochs without validation improvement before stopping; "
         "the best weights are kept (default: 10; 0 turns it off)",
     )
-    train.add_argument(
+    parser.add_argument(
         *flag("--validation_split"),
         type=fraction,
         default=0.2,
         help="fraction of the training split held out for early stopping (default: 0.2)",
     )
-    train.add_argument(
-        *flag("--target"), default=None, help="CSV target column (name or index; default: last)"
+
+
+def add_common_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--traceback", action="store_true", help="show the Python traceback of an internal error"
     )
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="tinynet", description="Train, inspect and check small NumPy neural networks.")
+    parser.add_argument("--version", action="version", version=f"tinynet {__version__}")
+    add_common_flags(parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a network on a bundled data set or a CSV file")
+    parser.commands["train"] = train
+    train.add_argument(*flag("--task", "-t"), choices=["classification", "regression"], help="(required)")
+    add_data_flags(train, required=True)
+    add_model_flags(train)
+    add_training_flags(train)
+    train.add_argument(*flag("--extension_name", "-en"), default="", help="suffix of the output file names")
+    train.add_argument(
+        *flag("--wanted_features", "-wf"),
+        nargs="+",
+        default=None,
+        metavar="COL",
+        help="feature columns (names or indices) to plot against the target",
+    )
+    train.add_argument(*flag("--show_loss"), action="store_true", help="print the loss every epoch")
     train.add_argument(*flag("--output_dir"), default="runs", help="where output files go (default: runs/)")
     train.add_argument(*flag("--save"), default=None, help="model file (default: OUTPUT_DIR/model<ext>.npz)")
     train.add_argument(*flag("--quiet", "-q"), action="store_true", help="print only errors")
+    train.add_argument(
+        *flag("--config"), default=None, help="take the settings of a run from its config.json"
+    )
+    add_common_flags(train)
 
     summary = commands.add_parser("summary", help="layers, output shapes and parameter counts")
-    add_model_flags(summary, required=False)
+    parser.commands["summary"] = summary
+    add_model_flags(summary)
+    add_data_flags(summary, required=False)
     summary.add_argument("--model", help="a saved model file instead of --layers")
-    summary.add_argument(*flag("--dataset", "-d"), help="take input and output sizes from a data set")
     summary.add_argument("--inputs", type=positive_int, help="input features (instead of --dataset)")
     summary.add_argument("--outputs", type=positive_int, default=1, help="outputs (instead of --dataset)")
+    summary.add_argument("--dot", help="also write the model as Graphviz DOT text to this file")
+    add_common_flags(summary)
 
     predict = commands.add_parser("predict", help="predict with a saved model, writing CSV")
+    parser.commands["predict"] = predict
     predict.add_argument("--model", required=True, help="a model file written by 'tinynet train'")
     predict.add_argument("--data", required=True, help="CSV with a header row holding the feature columns")
     predict.add_argument(*flag("--output", "-o"), default=None, help="output CSV (default: standard output)")
+    predict.add_argument(
+        *flag("--keep"), nargs="+", metavar="COL", default=[], help="columns to copy to the output (an id)"
+    )
+    predict.add_argument(
+        *flag("--delimiter"), type=delimiter, default=",", help="CSV field separator (default: ,)"
+    )
+    add_common_flags(predict)
 
-    commands.add_parser("gradcheck", help="check the gradients of every built-in module and loss")
+    evaluate = commands.add_parser(
+        "evaluate", help="the test metrics of a saved model on a new labelled table"
+    )
+    parser.commands["evaluate"] = evaluate
+    evaluate.add_argument("model", nargs="?", help="a model file written by 'tinynet train'")
+    evaluate.add_argument("--model", dest="model_flag", help="the same, as a flag")
+    evaluate.add_argument("--data", required=True, help="CSV with the feature columns and the target column")
+    evaluate.add_argument(*flag("--target"), default=None, help="target column (default: the one trained on)")
+    evaluate.add_argument(
+        *flag("--delimiter"), type=delimiter, default=",", help="CSV field separator (default: ,)"
+    )
+    add_common_flags(evaluate)
+
+    gradcheck = commands.add_parser(
+        "gradcheck", help="check gradients: every built-in module, or a saved model"
+    )
+    parser.commands["gradcheck"] = gradcheck
+    gradcheck.add_argument("--model", help="check this saved model instead of the built-in case list")
+    gradcheck.add_argument(
+        "--import",
+        dest="imports",
+        nargs="+",
+        default=[],
+        metavar="MODULE",
+        help="Python modules to import first, registering the custom layers a model file needs",
+    )
+    gradcheck.add_argument("--samples", type=positive_int, default=None, help="elements checked per tensor")
+    add_common_flags(gradcheck)
     return parser
+
+
+# -- parsing ----------------------------------------------------------------------------------------
+def _unrecognized(parser: Parser, command: str, extras: list[str]) -> CLIError:
+    known = parser.commands[command].flag_names
+    first = next((e for e in extras if e.startswith("-")), extras[0])
+    name = first.split("=")[0]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    what = "argument" if name.startswith("-") else "value"
+    return CLIError(f"unrecognized {what} {first!r}{hint} (see 'tinynet {command} --help')")
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse the command line; for ``train --config FILE`` the file's settings are the defaults."""
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        raise _unrecognized(parser, args.command, extras)
+    if args.command == "train":
+        if args.config:
+            settings = read_config(args.config)
+            train = parser.commands["train"]
+            unknown = sorted(set(settings) - train.dests)
+            if unknown:
+                raise CLIError(f"{args.config}: unknown settings {unknown}")
+            train.set_defaults(**settings)
+            args = parser.parse_args(argv)
+        missing = [flag_name for dest, flag_name in REQUIRED_FOR_TRAIN if getattr(args, dest) is None]
+        if missing:
+            raise CLIError(
+                f"train needs {', '.join(missing)} (or --config FILE from an earlier run) "
+                "(see 'tinynet train --help')"
+            )
+    return args
+
+
+def read_config(path: str) -> dict[str, Any]:
+    """The ``settings`` of a config.json written by ``tinynet train``."""
+    try:
+        with open_regular(path) as handle:
+            data = json.loads(handle.read(2**20).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise CLIError(f"--config {path}: not a config.json written by 'tinynet train' ({error})") from None
+    settings = data.get("settings") if isinstance(data, dict) else None
+    if not isinstance(settings, dict):
+        raise CLIError(f"--config {path}: not a config.json written by 'tinynet train' (no settings inside)")
+    return settings
+
+
+def run_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings that make a run what it is (not where it writes), for config.json."""
+    return {key: value for key, value in vars(args).items() if key not in OUTPUT_SETTINGS}

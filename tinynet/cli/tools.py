@@ -1,72 +1,141 @@
-"""``tinynet summary``, ``tinynet predict`` and ``tinynet gradcheck``."""
+"""``tinynet summary``, ``predict``, ``evaluate`` and ``gradcheck``."""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import io
 import math
-import os
 from typing import Any
 
 import numpy as np
 
 import tinynet as tn
 from tinynet._io import atomic_write_bytes
+from tinynet.activations import softmax
 from tinynet.cases import LOSS_CASES, MODULE_CASES, sample
+from tinynet.cli import report
+from tinynet.cli.data import (
+    check_feature_columns,
+    class_names,
+    encoder_from_metadata,
+    load_table,
+    target_column,
+    target_scaler,
+)
 from tinynet.cli.parser import CLIError
-from tinynet.cli.train import build_model
-from tinynet.datasets import DATASETS
-from tinynet.serialization import load_metadata
+from tinynet.cli.train import builder, check_size
+from tinynet.datasets import Table, encode_target, read_table
+from tinynet.tabular import TableEncoder
 
 
 def run_summary(args: argparse.Namespace, out: Any) -> int:
     if args.model:
         model = tn.load(args.model)
-        print(model.summary(), file=out)
-        return 0
-    if not args.layers:
-        raise CLIError("summary needs --layers N [N ...] or --model FILE")
-    if args.dataset:
-        if args.dataset not in DATASETS:
-            raise CLIError(f"unknown data set {args.dataset!r}; bundled data sets are {sorted(DATASETS)}")
-        dataset = DATASETS[args.dataset]()
-        n_in, n_out = dataset.x.shape[1], max(dataset.n_classes, 1)
-        output = args.output or ("softmax" if dataset.task == "classification" else "linear")
-    elif args.inputs:
-        n_in, n_out, output = args.inputs, args.outputs, args.output or "linear"
     else:
-        raise CLIError("summary needs --dataset NAME or --inputs N to know the input width")
-    model = build_model(n_in, args.layers, n_out, args, np.random.default_rng(0), output)
+        if not args.layers:
+            raise CLIError("summary needs --layers N [N ...] or --model FILE")
+        if args.dataset:
+            table, _, default_target = load_table(args.dataset, args.delimiter)
+            position = target_column(table, args.target, default_target)
+            target = table.columns[position]
+            features = [c for j, c in enumerate(table.columns) if j != position]
+            encoder = TableEncoder(
+                [c.name for c in features if not c.is_text],
+                [c.name for c in features if c.is_text],
+                args.categorical,
+            ).fit(table)
+            known = target.values[~target.missing]
+            classes = len(target.categories) if target.categories is not None else len(np.unique(known))
+            classification = target.is_text or (
+                classes <= 20 and np.all(target.values == np.round(target.values))
+            )
+            n_out = classes if classification else 1
+            n_in, categories = encoder.width, [] if args.categorical == "onehot" else encoder.cardinalities()
+        elif args.inputs:
+            n_in, n_out, categories, classification = args.inputs, args.outputs, [], False
+        else:
+            raise CLIError("summary needs --dataset NAME or --inputs N to know the input width")
+        build = builder(args, categories)
+        check_size(args, build, n_in, n_out, categories)
+        model = build(n_in, n_out, np.random.default_rng(0), categories)
+        if (args.output or ("softmax" if classification else "linear")) == "softmax":
+            model = tn.mlp.with_output(model, tn.Softmax())
     print(model.summary(), file=out)
+    if args.dot:
+        atomic_write_bytes(args.dot, model.to_dot().encode("utf-8"))
+        print(f"wrote {args.dot}", file=out)
     return 0
 
 
-def run_predict(args: argparse.Namespace, out: Any) -> int:
-    model = tn.load(args.model)
-    meta = load_metadata(args.model)
-    names = meta.get("feature_names")
-    if not isinstance(names, list) or "x_scaler" not in meta:
+# -- predict and evaluate -------------------------------------------------------------------------
+def _model_and_meta(path: str) -> tuple[tn.Module, dict[str, Any], TableEncoder]:
+    model = tn.load(path)
+    meta = tn.load_metadata(path)
+    return model, meta, encoder_from_metadata(meta, path)
+
+
+def _outputs(model: tn.Module, meta: dict[str, Any], encoder: TableEncoder, table: Table, path: str) -> Any:
+    check_feature_columns(table, encoder, table.path)
+    encoded = encoder.encode(table)
+    inputs = encoded.inputs()
+    dtype = model.dtype or np.float64
+    inputs = (
+        [p.astype(dtype) if p.dtype.kind == "f" else p for p in inputs]
+        if isinstance(inputs, list)
+        else inputs.astype(dtype)
+    )
+    try:
+        return tn.predict(model, inputs, batch_size=4096)
+    except (ValueError, TypeError) as error:
         raise CLIError(
-            f"{args.model}: this model file has no feature description; save it with 'tinynet train'"
+            f"{path}: the model does not fit its own feature description ({str(error).splitlines()[0]})"
+        ) from None
+
+
+def _probabilities(raw: Any, meta: dict[str, Any]) -> Any:
+    if meta.get("outputs") == "probabilities":
+        return raw
+    legacy = meta.get("outputs") is None  # files of tinynet 0.1: the softmax is there when rows sum to 1
+    if legacy and np.allclose(raw.sum(axis=1), 1.0) and (raw >= 0).all():
+        return raw
+    return softmax(np.asarray(raw, dtype=np.float64))
+
+
+def _cell(column: Any, row: int) -> str:
+    if column.is_text:
+        code = int(column.values[row])
+        return "" if code < 0 else column.categories[code]
+    value = float(column.values[row])
+    return "" if math.isnan(value) else f"{value:g}"
+
+
+def run_predict(args: argparse.Namespace, out: Any) -> int:
+    model, meta, encoder = _model_and_meta(args.model)
+    table = read_table(args.data, args.delimiter)
+    unknown = [c for c in args.keep if c not in table.names]
+    if unknown:
+        raise CLIError(
+            f"--keep {' '.join(unknown)}: no such columns in {args.data}; columns are {table.names}"
         )
-    table = read_feature_table(args.data, names)
-    x = (table - np.array(meta["x_scaler"]["mean"])) / np.array(meta["x_scaler"]["scale"])
-    raw = tn.predict(model, x.astype(model.dtype or np.float64))
+    raw = _outputs(model, meta, encoder, table, args.model)
     lines = io.StringIO()
     writer = csv.writer(lines, lineterminator="\n")
+    kept = [table.column(c) for c in args.keep]
     if meta.get("task") == "classification":
-        classes = meta.get("target_names") or [str(i) for i in range(raw.shape[1])]
-        writer.writerow(["prediction", *(f"p_{c}" for c in classes)])
-        has_softmax = isinstance(model, tn.Sequential) and isinstance(model[-1], tn.Softmax)
-        probabilities = raw if has_softmax else tn.activations.softmax(raw)
-        for row in probabilities:
-            writer.writerow([classes[int(row.argmax())], *(f"{p:.6f}" for p in row)])
+        probabilities = _probabilities(raw, meta)
+        classes = class_names(meta, probabilities.shape[1], args.model)
+        writer.writerow([*args.keep, "prediction", *(f"p_{c}" for c in classes)])
+        for i, row in enumerate(probabilities):
+            writer.writerow(
+                [*(_cell(c, i) for c in kept), classes[int(row.argmax())], *(f"{p:.6f}" for p in row)]
+            )
     else:
-        y_scaler = meta.get("y_scaler") or {"mean": [0.0], "scale": [1.0]}
-        values = raw[:, 0] * y_scaler["scale"][0] + y_scaler["mean"][0]
-        writer.writerow(["prediction"])
-        writer.writerows([[f"{v:.6g}"] for v in values])
+        scaler = target_scaler(meta, args.model)
+        values = raw[:, 0] if scaler is None else scaler.inverse_transform(raw[:, 0])
+        writer.writerow([*args.keep, "prediction"])
+        writer.writerows([[*(_cell(c, i) for c in kept), f"{v:.6g}"] for i, v in enumerate(values)])
     if args.output:
         atomic_write_bytes(args.output, lines.getvalue().encode("utf-8"))
         print(f"wrote {len(raw)} predictions to {args.output}", file=out)
@@ -75,52 +144,115 @@ def run_predict(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
-def read_feature_table(path: str, names: list[str]) -> Any:
-    """The model's feature columns from a CSV (found by header name; extra columns are ignored)."""
-    if not os.path.exists(path):
-        raise CLIError(f"{path}: no such file")
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
-    if len(rows) < 2:
-        raise CLIError(f"{path}: expected a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    missing = [n for n in names if n not in header]
-    if missing:
-        raise CLIError(f"{path}: missing feature columns {missing}; the model needs {names}")
-    columns = [header.index(n) for n in names]
-    values = []
-    for number, row in enumerate(rows[1:], 2):
-        if len(row) != len(header):
-            raise CLIError(f"{path}: line {number}: expected {len(header)} fields, got {len(row)}")
-        try:
-            values.append([float(row[j]) for j in columns])
-        except ValueError:
-            raise CLIError(f"{path}: line {number}: non-numeric feature value") from None
-    table = np.array(values)
-    if not np.isfinite(table).all():
-        raise CLIError(f"{path}: feature values must be finite numbers")
-    return table
+def run_evaluate(args: argparse.Namespace, out: Any) -> int:
+    path = args.model or args.model_flag
+    if not path:
+        raise CLIError("evaluate needs a model file: tinynet evaluate MODEL --data CSV")
+    model, meta, encoder = _model_and_meta(path)
+    table = read_table(args.data, args.delimiter)
+    name = args.target or meta.get("target_name")
+    if name is None:
+        raise CLIError(f"{path}: the model file does not name its target column; pass --target")
+    position = target_column(table, str(name), None)
+    column = table.columns[position]
+    if column.first_missing is not None:
+        raise CLIError(
+            f"{args.data}: line {column.first_missing}: missing value in target column {column.name!r}"
+        )
+    raw = _outputs(model, meta, encoder, table, path)
+
+    def say(*parts: object) -> None:
+        print(*parts, file=out)
+
+    say(f"tinynet {tn.__version__}: {path} on {args.data} ({len(table)} samples)")
+    if meta.get("task") == "classification":
+        probabilities = _probabilities(raw, meta)
+        classes = class_names(meta, probabilities.shape[1], path)
+        labels = column.labels() if column.is_text else [f"{v:g}" for v in column.values]
+        unknown = sorted({str(label) for label in labels} - set(classes))
+        if unknown:
+            raise CLIError(
+                f"{args.data}: target column {column.name!r} holds classes the model does not know: "
+                f"{unknown[:5]}"
+            )
+        y = np.array([classes.index(str(label)) for label in labels])
+        report.classification(y, probabilities.argmax(axis=1), classes, say)
+    else:
+        y, _, _ = encode_target(column, "regression", args.data)
+        scaler = target_scaler(meta, path)
+        values = raw[:, 0] if scaler is None else scaler.inverse_transform(raw[:, 0])
+        report.regression(y, values, say)
+    return 0
 
 
+# -- gradcheck --------------------------------------------------------------------------------------
 def run_gradcheck(args: argparse.Namespace, out: Any) -> int:
+    for name in args.imports:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise CLIError(f"--import {name}: {error}") from None
+    if args.model:
+        return _gradcheck_model(args, out)
     rng = np.random.default_rng(0)
     rows = []
-    for name, factory, shapes in MODULE_CASES:
+    for name, factory, specs in MODULE_CASES:
         try:
-            report = tn.gradcheck(factory(), sample(shapes[0], rng), rng=0)
-            rows.append((name, report.max_rel_error, "ok"))
+            checked = tn.gradcheck(factory(), sample(specs[0], rng), rng=0, samples=args.samples)
+            rows.append((name, checked.max_ratio, "ok"))
         except tn.GradcheckError as error:
             rows.append((name, math.nan, f"FAILED: {str(error).splitlines()[0]}"))
     for name, make_loss, make_data in LOSS_CASES:
         try:
-            report = tn.gradcheck_loss(make_loss(), *make_data(rng))
-            rows.append((name, report.max_rel_error, "ok"))
+            checked = tn.gradcheck_loss(make_loss(), *make_data(rng))
+            rows.append((name, checked.max_ratio, "ok"))
         except tn.GradcheckError as error:
             rows.append((name, math.nan, f"FAILED: {str(error).splitlines()[0]}"))
     width = max(len(r[0]) for r in rows)
-    print(f"{'module':<{width}}  max rel error  status", file=out)
-    for name, error_value, status in rows:
-        print(f"{name:<{width}}  {error_value:>13.2e}  {status}", file=out)
+    print(f"{'module':<{width}}  worst / tolerance  status", file=out)
+    for name, ratio, status in rows:
+        print(f"{name:<{width}}  {ratio:>17.2e}  {status}", file=out)
     failed = sum(status != "ok" for _, _, status in rows)
-    print(f"{len(rows) - failed} passed, {failed} failed", file=out)
+    print(
+        f"{len(rows) - failed} passed, {failed} failed (|a - n| <= 1e-05 + 0.001 |n| per element)", file=out
+    )
     return 1 if failed else 0
+
+
+def _gradcheck_model(args: argparse.Namespace, out: Any) -> int:
+    model = tn.load(args.model).eval()
+    x = _example_batch(model)
+    try:
+        checked = tn.gradcheck(model, x, rng=0, samples=args.samples)
+    except tn.GradcheckError as error:
+        print(str(error), file=out)
+        return 1
+    print(checked, file=out)
+    return 0
+
+
+def _example_batch(model: tn.Module) -> Any:
+    """Four random rows for the model's inputs (indices below each Embedding's size)."""
+    rng = np.random.default_rng(0)
+    specs = getattr(model, "input_specs", None)
+    if specs:
+        limits = {name: _index_limit(model, name) for name, _, dtype in specs if dtype.kind in "iu"}
+        parts = [
+            rng.integers(0, limits[name], (4, width))
+            if dtype.kind in "iu"
+            else rng.standard_normal((4, width))
+            for name, width, dtype in specs
+        ]
+        return parts if len(parts) > 1 else parts[0]
+    width = model.input_width()
+    if width is None:
+        raise CLIError("gradcheck --model: the model does not declare its input width")
+    return rng.standard_normal((4, width))
+
+
+def _index_limit(model: Any, name: str) -> int:
+    reads = {w.name: w.inputs for w in model.wires}
+    for wire, layer in zip(model.wires, model.layers, strict=True):
+        if name in reads[wire.name] and isinstance(layer, tn.Embedding):
+            return int(layer.num_embeddings)
+    return 1

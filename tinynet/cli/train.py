@@ -1,68 +1,28 @@
-"""``tinynet train``: load, split, scale, build, train, evaluate, and write metrics, model and plots."""
+"""``tinynet train``: load, split, encode, build, train, evaluate, and write metrics, model and plots."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 import tinynet as tn
-from tinynet import metrics
-from tinynet._io import atomic_write_bytes
+from tinynet._io import atomic_write_bytes, check_fits_in_memory
 from tinynet.callbacks import ending
-from tinynet.cli.parser import ACTIVATIONS, CLIError
-from tinynet.data import StandardScaler, train_test_split
-from tinynet.datasets import DATASETS, Dataset, load_csv
+from tinynet.cli import report
+from tinynet.cli.data import Problem, problem
+from tinynet.cli.parser import CLIError, run_settings
+from tinynet.data import StandardScaler, split_indices
+from tinynet.mlp import MLP, with_output
+from tinynet.tabular import Encoded, TableEncoder
 
-
-def load_dataset(name: str, task: str, target: str | None) -> Dataset:
-    """A bundled data set by name or a CSV path; the task must fit the data."""
-    if name in DATASETS:
-        dataset = DATASETS[name]()
-        if dataset.task != task:
-            kind = "text class labels" if name == "iris" else f"a {dataset.task} target"
-            raise CLIError(
-                f"--task {task} does not fit data set {name!r}: it has {kind}; use --task {dataset.task}"
-            )
-        return dataset
-    if not os.path.exists(name):
-        raise CLIError(f"unknown data set {name!r}: not one of {sorted(DATASETS)} and no such CSV file")
-    column: int | str = -1
-    if target is not None:
-        column = int(target) if target.lstrip("-").isdigit() else target
-    return load_csv(name, target=column, task=task)
-
-
-def build_model(
-    n_in: int,
-    hidden: Sequence[int],
-    n_out: int,
-    args: argparse.Namespace,
-    rng: np.random.Generator,
-    output: str,
-) -> tn.Sequential:
-    """Dense [-> norm] -> activation [-> dropout] per hidden size, a Dense output, Softmax if asked."""
-    activation = ACTIVATIONS[args.activation]
-    norms: dict[str, type[tn.Module]] = {"batch": tn.BatchNorm1d, "layer": tn.LayerNorm}
-    model = tn.Sequential()
-    width = n_in
-    for size in hidden:
-        model.append(tn.Dense(width, size, init=args.weight_init, dtype=args.dtype, rng=rng))
-        if args.norm != "none":
-            model.append(norms[args.norm](size, dtype=args.dtype))  # type: ignore[call-arg]
-        model.append(activation())
-        if args.dropout > 0:
-            model.append(tn.Dropout(args.dropout, rng=rng))
-        width = size
-    model.append(tn.Dense(width, n_out, init=args.weight_init, dtype=args.dtype, rng=rng))
-    if output == "softmax":
-        model.append(tn.Softmax())
-    return model
+SEPARATORS = ("_", "-", ".")
 
 
 def make_optimizer(name: str, params: list[tn.Parameter], lr: float) -> tn.Optimizer:
@@ -73,196 +33,327 @@ def make_optimizer(name: str, params: list[tn.Parameter], lr: float) -> tn.Optim
     return tn.optim.OPTIMIZERS[name](params, lr=lr)
 
 
-def output_path(folder: str, stem: str, extension: str, suffix: str) -> str:
-    return os.path.join(folder, f"{stem}{extension}{suffix}")
+def builder(args: argparse.Namespace, categories: list[int]) -> MLP:
+    dims = [args.embedding_dim] * len(categories) if args.embedding_dim else None
+    return MLP(args.layers, args.activation, args.dropout, args.norm, args.weight_init, args.dtype, dims)
+
+
+# -- output files -----------------------------------------------------------------------------------
+def suffix(extension: str) -> str:
+    """``--extension_name`` as a file name suffix: joined with ``_`` unless it starts with a separator."""
+    if not extension:
+        return ""
+    if any(char in extension for char in ("/", "\\", "\0")) or ".." in extension:  # a separator anywhere
+        raise CLIError(
+            f"--extension_name {extension!r} must be a plain suffix (no path separators, no '..'): "
+            "output files always go into --output_dir"
+        )
+    return extension if extension.startswith(SEPARATORS) else f"_{extension}"
+
+
+def output_paths(args: argparse.Namespace, classification: bool) -> dict[str, str]:
+    """Every file a run writes, by role; no two may be the same file."""
+    ext = suffix(args.extension_name)
+    folder = args.output_dir
+    names = {
+        "metrics": "metrics.json",
+        "history": "history.json",
+        "config": "config.json",
+        "loss plot": "loss.png",
+    }
+    names["class plot" if classification else "prediction plot"] = (
+        "confusion_matrix.png" if classification else "predictions.png"
+    )
+    if args.wanted_features:
+        names["feature plot"] = "features.png"
+    paths = {role: os.path.join(folder, _with_suffix(name, ext)) for role, name in names.items()}
+    paths["model"] = args.save or os.path.join(folder, f"model{ext}.npz")
+    seen: dict[str, str] = {}
+    for role, path in paths.items():
+        key = os.path.realpath(path)
+        if key in seen:
+            raise CLIError(
+                f"the {role} file and the {seen[key]} file would both be {path}; choose another --save"
+            )
+        seen[key] = role
+    return paths
+
+
+def _with_suffix(name: str, ext: str) -> str:
+    stem, dot, extension = name.rpartition(".")
+    return f"{stem}{ext}{dot}{extension}"
+
+
+def prepare_folder(path: str, flag: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise CLIError(f"{flag} {os.path.dirname(path) or folder}: exists and is not a folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise CLIError(f"{flag}: cannot create the folder {folder} ({error.strerror})") from None
 
 
 def write_json(path: str, data: Any) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
-def run_train(args: argparse.Namespace, out: Any) -> int:
+# -- the run ----------------------------------------------------------------------------------------
+def describe_model(
+    args: argparse.Namespace, data: Problem, encoder: TableEncoder, n_out: int, params: int
+) -> str:
+    """The model line: architecture, and every setting that differs from the plain model."""
+    output = args.output or ("softmax" if args.task == "classification" else "linear")
+    inputs = str(len(encoder.numeric))
+    if encoder.text:
+        kind = "one-hot" if args.categorical == "onehot" else "embedded"
+        inputs += f" numbers + {len(encoder.text)} text ({kind})"
+    parts = [" -> ".join([inputs, *map(str, args.layers), str(n_out)]), args.activation, f"{output} output"]
+    parts += [f"{args.weight_init} init", f"{args.optimizer} lr={args.learning_rate} decay={args.decay_rate}"]
+    extras = [
+        (args.l1, f"l1={args.l1}"),
+        (args.l2, f"l2={args.l2}"),
+        (args.dropout, f"dropout={args.dropout}"),
+        (args.norm != "none", f"{args.norm} norm"),
+        (args.clip, f"clip={args.clip}"),
+        (args.batch_size != 32, f"batch={args.batch_size}"),
+        (args.dtype != "float64", args.dtype),
+        (args.patience != 10, f"patience={args.patience}" if args.patience else "no early stopping"),
+        (args.validation_split != 0.2 and args.patience, f"validation={args.validation_split}"),
+        (args.missing != "impute", "rows with missing values dropped"),
+    ]
+    parts += [text for on, text in extras if on]
+    return f"model: {', '.join(parts)}, {params} parameters"
 
+
+def check_size(args: argparse.Namespace, build: MLP, n_in: int, n_out: int, categories: list[int]) -> None:
+    count = build.num_parameters(n_in, n_out, categories)
+    itemsize = np.dtype(args.dtype).itemsize
+    try:  # weights, gradients and up to two optimizer buffers
+        check_fits_in_memory(
+            4 * count * itemsize, f"--layers {' '.join(map(str, args.layers))} ({count:,} parameters)"
+        )
+    except ValueError as error:
+        raise CLIError(f"{error}; choose smaller --layers") from None
+
+
+def run_train(args: argparse.Namespace, out: Any) -> int:
     def say(*parts: object) -> None:
         if not args.quiet:
             print(*parts, file=out)
 
-    dataset = load_dataset(args.dataset, args.task, args.target)
     classification = args.task == "classification"
     output = args.output or ("softmax" if classification else "linear")
     if output == "softmax" and not classification:
         raise CLIError("--output softmax needs --task classification; regression uses --output linear")
-    n_features = dataset.x.shape[1]
-    if args.wanted_features is not None:
-        bad = [i for i in args.wanted_features if not 0 <= i < n_features]
-        if bad:
-            names = ", ".join(f"{i}={n}" for i, n in enumerate(dataset.feature_names))
-            raise CLIError(
-                f"--wanted_features {bad} out of range: valid indices are 0..{n_features - 1} ({names})"
-            )
-
-    x_train, x_test, y_train, y_test = train_test_split(
-        dataset.x, dataset.y, args.test_size, rng=args.seed, stratify=classification
+    paths = output_paths(args, classification)
+    data = problem(args)
+    wanted = wanted_columns(args, data)
+    train_rows, test_rows = split_indices(
+        len(data.rows), data.y, args.test_size, rng=args.seed, stratify=classification
     )
-    x_scaler = StandardScaler().fit(x_train)
+    encoder = TableEncoder(data.numeric, data.text, args.categorical).fit(data.table, data.rows[train_rows])
+    train_data = encoder.encode(data.table, data.rows[train_rows])
+    test_data = encoder.encode(data.table, data.rows[test_rows])
+    y_train, y_test = data.y[train_rows], data.y[test_rows]
+    n_out = len(data.target_names or ()) if classification else 1
+    categories = [] if args.categorical == "onehot" else encoder.cardinalities()
+    n_in = encoder.width
+    build = builder(args, categories)
+    check_size(args, build, n_in, n_out, categories)
     dtype = np.dtype(args.dtype)
-    xs_train, xs_test = x_scaler.transform(x_train).astype(dtype), x_scaler.transform(x_test).astype(dtype)
     y_scaler = None
     if classification:
         targets: Any = y_train
-        n_out = dataset.n_classes
         loss: tn.Loss = tn.CrossEntropyLoss()
     else:
         y_scaler = StandardScaler().fit(y_train)
         targets = y_scaler.transform(y_train).astype(dtype)
-        n_out = 1
         loss = tn.MSELoss()
 
     rng = np.random.default_rng(args.seed)
-    body = build_model(n_features, args.layers, n_out, args, rng, output="linear")
+    body = build(n_in, n_out, rng, categories)
     optimizer = make_optimizer(args.optimizer, body.parameters(), args.learning_rate)
     regularizer = tn.L1L2(args.l1, args.l2) if args.l1 or args.l2 else None
-    say(
-        f"tinynet {tn.__version__}: {args.task} on {dataset.name} "
-        f"({len(x_train)} train / {len(x_test)} test samples, {n_features} features)"
-    )
-    say(
-        f"model: {' -> '.join([str(n_features), *map(str, args.layers), str(n_out)])}, {args.activation}, "
-        f"{output} output, {args.weight_init} init, {args.optimizer} lr={args.learning_rate} "
-        f"decay={args.decay_rate}, {body.num_parameters()} parameters"
-    )
+    described = f"{len(y_train)} train / {len(y_test)} test samples, {len(encoder.features)} features"
+    if encoder.text:
+        described += f": {len(encoder.numeric)} numeric, {len(encoder.text)} text"
+    missing = sum(int(data.table.column(f).missing[data.rows].sum()) for f in encoder.features)
+    if missing:
+        described += f"; {missing} missing values " + ("imputed" if args.missing == "impute" else "")
+    if data.dropped:
+        described += f"; {data.dropped} rows left out (a missing target or value)"
+    say(f"tinynet {tn.__version__}: {args.task} on {data.name} ({described})")
+    say(describe_model(args, data, encoder, n_out, body.num_parameters()))
     # --show_loss prints a plain line per epoch; otherwise one live line, on a terminal only
-    progress = tn.Progress(args.epochs, out, live=not args.show_loss)
+    progress = tn.Progress(args.epochs, out, live=not args.show_loss, announce_end=False)
     show_progress = not args.quiet and (args.show_loss or progress.live)
     start = time.perf_counter()
-    history = tn.fit(
-        body,
-        xs_train,
-        targets,
-        loss=loss,
-        optimizer=optimizer,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        rng=rng,
-        schedule=tn.InverseTimeDecay(args.learning_rate, args.decay_rate),
-        clipper=tn.ClipGlobalNorm(args.clip) if args.clip else None,
-        regularizer=regularizer,
-        validation_split=args.validation_split if args.patience else 0.0,
-        early_stopping=tn.EarlyStopping(patience=args.patience) if args.patience else None,
-        callbacks=[progress] if show_progress else [],
-        verbose=0,
-    )
+    try:
+        history = tn.fit(
+            body,
+            _typed(train_data, dtype),
+            targets,
+            loss=loss,
+            optimizer=optimizer,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            rng=rng,
+            schedule=tn.InverseTimeDecay(args.learning_rate, args.decay_rate),
+            clipper=tn.ClipGlobalNorm(args.clip) if args.clip else None,
+            regularizer=regularizer,
+            validation_split=args.validation_split if args.patience else 0.0,
+            early_stopping=tn.EarlyStopping(patience=args.patience) if args.patience else None,
+            callbacks=[progress] if show_progress else [],
+            verbose=0,
+        )
+    except tn.TrainingDivergedError as error:
+        raise tn.TrainingDivergedError(
+            f"{str(error).split('; the model holds')[0]}. Nothing was written. Lower --learning_rate "
+            f"(now {args.learning_rate})" + ("" if args.clip else " or add --clip 1.0"),
+            epoch=error.epoch,
+            step=error.step,
+            history=error.history,
+        ) from None
     elapsed = time.perf_counter() - start
     say(f"trained {history.epochs} epochs in {elapsed:.2f}s: {ending(history, args.epochs)}")
-    model = tn.Sequential(*body, tn.Softmax()) if output == "softmax" else body
-    raw = tn.predict(body, xs_test)
+    raw = tn.predict(body, _typed(test_data, dtype))
 
-    os.makedirs(args.output_dir, exist_ok=True)
-    ext = args.extension_name
+    for path in paths.values():
+        prepare_folder(path, "--save" if path == args.save else "--output_dir")
     if classification:
         predicted = raw.argmax(axis=1)
-        classes = list(dataset.target_names or [])
-        report = metrics.classification_report(y_test, predicted, target_names=classes)
-        matrix = metrics.confusion_matrix(y_test, predicted, n_classes=n_out)
-        results: dict[str, Any] = {
-            "accuracy": metrics.accuracy(y_test, predicted),
-            "precision": metrics.precision(y_test, predicted),
-            "recall": metrics.recall(y_test, predicted),
-            "f1": metrics.f1(y_test, predicted),
-            "confusion_matrix": matrix.tolist(),
-        }
-        say(f"\ntest metrics ({len(y_test)} samples)")
-        say(report)
-        say("\nconfusion matrix (rows: true, columns: predicted)")
-        width = max(len(n) for n in classes)
-        say(" " * (width + 1) + " ".join(f"{n[:width]:>{width}}" for n in classes))
-        for name, row in zip(classes, matrix, strict=True):
-            say(f"{name:>{width}} " + " ".join(f"{c:>{width}d}" for c in row))
+        classes = list(data.target_names or [])
+        results = report.classification(y_test, predicted, classes, say)
+        note = report.chance_note(history.loss[-1], results["accuracy"], y_train, n_out)
+        if note:
+            say("\n" + note)
         y_plot, p_plot = y_test, predicted
     else:
         assert y_scaler is not None
         predicted = y_scaler.inverse_transform(raw[:, 0])
-        results = {name: metrics.METRICS[name](y_test, predicted) for name in ("mse", "mae", "rmse", "r2")}
-        say(f"\ntest metrics ({len(y_test)} samples, original units)")
-        say(metrics.regression_report(y_test, predicted))
+        results = report.regression(y_test, predicted, say)
         y_plot, p_plot = y_test, predicted
 
+    model = with_output(body, tn.Softmax()) if output == "softmax" else body
     metadata = {
         "task": args.task,
-        "dataset": dataset.name,
-        "feature_names": list(dataset.feature_names),
-        "target_names": list(dataset.target_names) if dataset.target_names is not None else None,
-        "x_scaler": x_scaler.get_state(),
+        "dataset": data.name,
+        "target_name": data.target.name,
+        "target_names": list(data.target_names) if data.target_names is not None else None,
+        "features": encoder.state(),
+        "outputs": "probabilities" if output == "softmax" else ("logits" if classification else "values"),
         "y_scaler": y_scaler.get_state() if y_scaler is not None else None,
     }
-    model_path = args.save or output_path(args.output_dir, "model", ext, ".npz")
-    folder = os.path.dirname(os.path.abspath(model_path))
-    os.makedirs(folder, exist_ok=True)
-    tn.save(model, model_path, metadata=metadata)
-    written = [
-        output_path(args.output_dir, "metrics", ext, ".json"),
-        output_path(args.output_dir, "history", ext, ".json"),
-    ]
-    write_json(written[0], results)
-    write_json(written[1], history.to_dict())
-    written.append(model_path)
-    written += write_plots(args, dataset, history, results, x_test, y_plot, p_plot, say)
+    tn.save(model, paths["model"], metadata=metadata)
+    write_json(paths["metrics"], results)
+    write_json(paths["history"], history.to_dict())
+    write_json(
+        paths["config"],
+        {
+            "tinynet": tn.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "command": "tinynet train --config " + paths["config"],
+            "settings": run_settings(args),
+        },
+    )
+    written = [paths["metrics"], paths["history"], paths["config"], paths["model"]]
+    raw_test = data.table, data.rows[test_rows]
+    written += write_plots(args, data, history, results, raw_test, wanted, y_plot, p_plot, paths, say)
     say("\nwrote " + ", ".join(written))
     return 0
 
 
+def _typed(encoded: Encoded, dtype: np.dtype[Any]) -> Any:
+    inputs = encoded.inputs()
+    if isinstance(inputs, list):
+        return [part.astype(dtype) if part.dtype.kind == "f" else part for part in inputs]
+    return inputs.astype(dtype)
+
+
+def wanted_columns(args: argparse.Namespace, data: Problem) -> list[str]:
+    """``--wanted_features`` as numeric feature column names (given by name or by index)."""
+    if not args.wanted_features:
+        return []
+    features = data.numeric + data.text
+    chosen = []
+    for item in args.wanted_features:
+        if item.lstrip("-").isdigit():
+            index = int(item)
+            if not 0 <= index < len(features):
+                names = ", ".join(f"{i}={n}" for i, n in enumerate(features))
+                raise CLIError(
+                    f"--wanted_features {item} out of range: valid indices are "
+                    f"0..{len(features) - 1} ({names})"
+                )
+            item = features[index]
+        elif item not in features:
+            raise CLIError(f"--wanted_features {item}: no such feature column; columns are {features}")
+        if item in data.text:
+            raise CLIError(f"--wanted_features {item}: a text column; the feature plot takes numeric columns")
+        chosen.append(item)
+    return chosen
+
+
 def write_plots(
     args: argparse.Namespace,
-    dataset: Dataset,
+    data: Problem,
     history: tn.History,
     results: dict[str, Any],
-    x_test: Any,
+    raw_test: tuple[Any, Any],
+    wanted: list[str],
     y_test: Any,
     predicted: Any,
+    paths: dict[str, str],
     say: Callable[..., None],
 ) -> list[str]:
+    from tinynet import plot
+
+    classification = args.task == "classification"
+    target = data.target.name
+    split = f"{data.name}, {args.task}"
+    loss_label = "cross-entropy loss" if classification else f"MSE of the standardized {target}"
     try:
-        from tinynet import plot
-    except ImportError:  # pragma: no cover - plot itself imports matplotlib lazily
-        return []
-    ext, folder = args.extension_name, args.output_dir
-    try:
-        paths = [
-            plot.plot_history(
-                history, output_path(folder, "loss", ext, ".png"), title=f"{dataset.name}: {args.task}"
-            )
+        written = [
+            plot.plot_history(history, paths["loss plot"], title=f"{split}: training", loss_label=loss_label)
         ]
-        if args.task == "classification":
-            paths.append(
+        if classification:
+            written.append(
                 plot.plot_confusion_matrix(
                     np.array(results["confusion_matrix"]),
-                    list(dataset.target_names or []),
-                    output_path(folder, "confusion_matrix", ext, ".png"),
+                    results["classes"],
+                    paths["class plot"],
+                    title=f"{split}: test split",
                 )
             )
         else:
-            paths.append(
+            written.append(
                 plot.plot_predictions(
                     y_test,
                     predicted,
-                    output_path(folder, "predictions", ext, ".png"),
-                    target_name=dataset.target_name,
+                    paths["prediction plot"],
+                    target_name=target,
+                    title=f"{split}: test split",
                 )
             )
-        if args.wanted_features:
-            paths.append(
+        if wanted:
+            table, rows = raw_test
+            x = np.column_stack([table.column(name).values[rows] for name in wanted])
+            written.append(
                 plot.plot_features(
-                    x_test,
+                    x,
                     y_test,
                     predicted,
-                    args.wanted_features,
-                    dataset.feature_names,
-                    output_path(folder, "features", ext, ".png"),
-                    target_name=dataset.target_name,
-                    class_names=dataset.target_names,
+                    list(range(len(wanted))),
+                    wanted,
+                    paths["feature plot"],
+                    target_name=target,
+                    class_names=results["classes"] if classification else None,
+                    title=f"{split}: test split",
                 )
             )
     except plot.PlotUnavailableError:
         say(f"plots skipped: matplotlib is not installed ({plot.INSTALL_HINT} to enable them)")
         return []
-    return paths
+    return written

@@ -191,6 +191,12 @@ TABLES = {
     "penguins": "penguins.csv",
 }
 TARGETS = {"iris": "species", "diabetes": "target", "digits": "digit", "penguins": "species"}
+BUNDLED_TASKS = {
+    "iris": "classification",
+    "diabetes": "regression",
+    "digits": "classification",
+    "penguins": "classification",
+}
 
 
 def bundled_table(name: str) -> Table:
@@ -208,9 +214,11 @@ def load(name: str) -> Dataset:
 
 
 __all__ = [
+    "BUNDLED_TASKS",
     "DATASETS",
     "MISSING",
     "TABLES",
+    "TARGETS",
     "Column",
     "Dataset",
     "Table",

@@ -1,0 +1,369 @@
+"""The tinynet command as a first-day user and as an attacker meet it: output, files, and every error."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tinynet as tn
+from tinynet.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(argv: str | list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    out = io.StringIO()
+    code = main(argv.split() if isinstance(argv, str) else argv, out=out)
+    return code, out.getvalue(), capsys.readouterr().err
+
+
+def iris(tmp_path: Path, extra: str = "", epochs: int = 5) -> str:
+    return f"train -t classification -d iris -l 8 -e {epochs} --output_dir {tmp_path} {extra}"
+
+
+def cli(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    tinynet = Path(sys.executable).parent / "tinynet"
+    return subprocess.run(
+        ["bash", "-c", command.replace("tinynet ", f"{tinynet} ", 1)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+# -- pipes, output files ----------------------------------------------------------------------------
+def test_a_closed_pipe_does_not_stop_a_run(tmp_path: Path) -> None:
+    result = cli(
+        f"set -o pipefail; tinynet train -t classification -d iris -l 16 8 --output_dir {tmp_path} | head -1",
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("tinynet ") and result.stdout.count("\n") == 1
+    assert result.stderr == ""
+    assert (tmp_path / "metrics.json").exists() and (tmp_path / "model.npz").exists()
+    result = cli("set -o pipefail; tinynet summary -l 16 8 -d iris | head -2", tmp_path)
+    assert result.returncode == 0 and result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("extension", "name"),
+    [("run1", "metrics_run1.json"), ("_x", "metrics_x.json"), (".v2", "metrics.v2.json")],
+)
+def test_extension_names_join_with_an_underscore(
+    tmp_path: Path, capsys: Any, extension: str, name: str
+) -> None:
+    code, _out, err = run(iris(tmp_path, f"-en {extension} -q", 2), capsys)
+    assert code == 0, err
+    assert (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("extension", ["/../../x", "../x", "a/b", "..", "x\\y"])
+def test_an_extension_name_can_never_name_another_folder(tmp_path: Path, capsys: Any, extension: str) -> None:
+    out_dir = tmp_path / "out"
+    code, _, err = run(["train", *iris(out_dir, "-q", 1).split()[1:], "-en", extension], capsys)
+    assert code == 2 and "--extension_name" in err and "must be a plain suffix" in err
+    assert not any(p.is_file() for p in tmp_path.rglob("*")), "nothing was written anywhere"
+
+
+def test_two_outputs_of_a_run_never_collide(tmp_path: Path, capsys: Any) -> None:
+    code, _, err = run(iris(tmp_path, f"--save {tmp_path / 'metrics.json'}"), capsys)
+    assert code == 2 and "the model file and the metrics file would both be" in err
+
+
+def test_an_output_folder_that_is_a_file_is_named_in_flag_terms(tmp_path: Path, capsys: Any) -> None:
+    blocker = tmp_path / "runs"
+    blocker.write_text("not a folder")
+    code, _, err = run(iris(blocker), capsys)
+    assert code == 2 and "--output_dir" in err and "exists and is not a folder" in err and "Errno" not in err
+
+
+# -- what a run prints ------------------------------------------------------------------------------
+def test_the_model_line_names_every_setting_that_differs(tmp_path: Path, capsys: Any) -> None:
+    extra = "--l2 0.001 --dropout 0.1 --norm layer --clip 2 --batch_size 16 --dtype float32 --optimizer adam"
+    code, out, err = run(iris(tmp_path, extra, 2), capsys)
+    assert code == 0, err
+    line = next(line for line in out.splitlines() if line.startswith("model:"))
+    for text in ("l2=0.001", "dropout=0.1", "layer norm", "clip=2.0", "batch=16", "float32", "adam lr=0.01"):
+        assert text in line, (text, line)
+
+
+def test_config_json_records_the_run_and_reproduces_it(tmp_path: Path, capsys: Any) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    code, _, err = run(iris(first, "-q --l2 0.01 -s 7 --validation_split 0.25", 20), capsys)
+    assert code == 0, err
+    config = json.loads((first / "config.json").read_text())
+    assert config["tinynet"] == tn.__version__ and config["numpy"] == np.__version__ and config["python"]
+    assert (
+        config["settings"]["l2"] == 0.01
+        and config["settings"]["seed"] == 7
+        and "output_dir" not in config["settings"]
+    )
+    code, _, err = run(f"train --config {first / 'config.json'} --output_dir {second} -q", capsys)
+    assert code == 0, err
+    assert (first / "metrics.json").read_text() == (second / "metrics.json").read_text()
+    assert (first / "history.json").read_text() == (second / "history.json").read_text()
+    code, _, err = run(f"train --config {first / 'config.json'} --output_dir {second} -q -e 3", capsys)
+    assert code == 0 and len(json.loads((second / "history.json").read_text())["loss"]) <= 3, (
+        "a flag overrides it"
+    )
+
+
+def test_epochs_are_counted_from_one_and_the_end_is_said_plainly(tmp_path: Path, capsys: Any) -> None:
+    _, out, _ = run(iris(tmp_path, "-lr 0.5 --patience 3", 200), capsys)
+    history = json.loads((tmp_path / "history.json").read_text())
+    line = next(line for line in out.splitlines() if line.startswith("trained"))
+    assert f"stopped early after epoch {history['stopped_epoch']} of 200" in line
+    assert f"restored the weights of epoch {history['best_epoch']}, the best" in line
+    assert history["best_epoch"] == int(np.argmin(history["val_loss"])) + 1
+    _, out, _ = run(iris(tmp_path, "", 5), capsys)
+    assert "ran all 5 epochs (no early stop)" in out
+
+
+def test_chance_level_is_pointed_out_with_what_to_change(tmp_path: Path, capsys: Any) -> None:
+    code, out, _ = run(iris(tmp_path, "-wi random", 100), capsys)
+    assert code == 0
+    assert "note: the model is at chance level" in out and "--weight_init he or xavier" in out
+    code, out, _ = run(iris(tmp_path, "", 100), capsys)
+    assert "chance level" not in out
+
+
+def test_the_confusion_matrix_aligns_short_class_names(tmp_path: Path, capsys: Any) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((400, 2))
+    y = (x[:, 0] > 0).astype(int)
+    path = tmp_path / "binary.csv"
+    path.write_text("a,b,y\n" + "".join(f"{a},{b},{t}\n" for (a, b), t in zip(x, y, strict=True)))
+    code, out, err = run(f"train -t classification -d {path} -l 4 -e 5 --output_dir {tmp_path}", capsys)
+    assert code == 0, err
+    lines = out.split("confusion matrix (rows: true, columns: predicted)\n")[1].split("\n\n")[0].splitlines()
+    assert len({len(line) for line in lines}) == 1, lines
+    assert all(re.fullmatch(r" *\d+ +\d+ +\d+", line) for line in lines[1:]), lines
+
+
+def test_a_diverging_run_says_what_was_not_written_and_prints_no_warning(tmp_path: Path) -> None:
+    result = cli(
+        f"tinynet train -t regression -d diabetes -l 64 64 -lr 1e3 --patience 0 --output_dir {tmp_path}",
+        tmp_path,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr.count("\n") == 1
+        and "Warning" not in result.stderr
+        and "site-packages" not in result.stderr
+    )
+    assert "training failed: training diverged" in result.stderr and "Nothing was written" in result.stderr
+    assert "--learning_rate" in result.stderr and not (tmp_path / "metrics.json").exists()
+
+
+# -- flags --------------------------------------------------------------------------------------------
+def test_a_misspelled_flag_gets_the_closest_flag_and_the_subcommand_help(tmp_path: Path, capsys: Any) -> None:
+    code, _, err = run(iris(tmp_path, "--learnig_rate 0.1"), capsys)
+    assert code == 2
+    assert "did you mean --learning_rate?" in err and "(see 'tinynet train --help')" in err
+
+
+def test_lr_is_a_spelling_of_the_learning_rate(tmp_path: Path, capsys: Any) -> None:
+    code, out, err = run(iris(tmp_path, "--lr 0.05", 1), capsys)
+    assert code == 0 and "lr=0.05" in out, err
+
+
+def test_target_is_honored_for_bundled_data_and_summary_takes_csv_paths(tmp_path: Path, capsys: Any) -> None:
+    code, out, err = run(
+        f"train -t regression -d iris --target petal_width -l 8 -e 3 --output_dir {tmp_path}", capsys
+    )
+    assert code == 0, err
+    assert "regression on iris" in out and "(120 train / 30 test samples, 4 features" in out
+    assert json.loads((tmp_path / "config.json").read_text())["settings"]["target"] == "petal_width"
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text("a;b;label\n" + "".join(f"{i};{i % 3};{'xy'[i % 2]}\n" for i in range(30)))
+    code, out, err = run(f"summary -l 4 -d {csv_path} --delimiter ;", capsys)
+    assert code == 0 and "Dense(2 -> 4)" in out and "(-1, 2)" in out, err
+
+
+def test_semicolon_tables_and_wanted_features_by_name(tmp_path: Path, capsys: Any) -> None:
+    path = tmp_path / "semi.csv"
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((60, 3))
+    path.write_text("p;q;r;cls\n" + "".join(f"{a};{b};{c};{'uv'[int(a > 0)]}\n" for a, b, c in x))
+    code, out, err = run(
+        f"train -t classification -d {path} --delimiter ; -l 4 -e 20 -wf p r --output_dir {tmp_path}", capsys
+    )
+    assert code == 0, err
+    assert (tmp_path / "features.png").exists() or "plots skipped" in out
+    code, _, err = run(
+        f"train -t classification -d {path} --delimiter ; -l 4 -wf nope --output_dir {tmp_path}", capsys
+    )
+    assert code == 2 and "--wanted_features nope: no such feature column" in err
+
+
+# -- penguins: text columns and missing values ---------------------------------------------------------
+def test_penguins_trains_out_of_the_box(tmp_path: Path, capsys: Any) -> None:
+    code, out, err = run(f"train -t classification -d penguins -l 16 --output_dir {tmp_path}", capsys)
+    assert code == 0, err
+    assert "7 features: 5 numeric, 2 text" in out and "missing values imputed" in out
+    assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] > 0.9
+    model = tn.load(tmp_path / "model.npz")
+    assert isinstance(model, tn.Graph) and any(isinstance(m, tn.Embedding) for m in model.modules())
+    meta = tn.load_metadata(tmp_path / "model.npz")
+    assert [c["name"] for c in meta["features"]["text"]] == ["island", "sex"]
+
+
+@pytest.mark.parametrize(
+    "extra", ["--categorical onehot", "--missing drop", "--features island bill_length_mm"]
+)
+def test_penguins_with_other_choices(tmp_path: Path, capsys: Any, extra: str) -> None:
+    code, out, err = run(
+        f"train -t classification -d penguins -l 8 -e 30 --output_dir {tmp_path} {extra}", capsys
+    )
+    assert code == 0, err
+    model = tn.load(tmp_path / "model.npz")
+    if "onehot" in extra:
+        assert isinstance(model, tn.Sequential) and "one-hot" in out
+    if "drop" in extra:
+        assert "rows left out" in out and "333 rows" not in out
+
+
+def test_predict_and_evaluate_on_a_real_table(tmp_path: Path, capsys: Any) -> None:
+    run(f"train -t classification -d penguins -l 16 -q --output_dir {tmp_path}", capsys)
+    table = tmp_path / "new.csv"
+    table.write_text(
+        "id,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year,species\n"
+        "a,Torgersen,39.1,18.7,181,3750,male,2007,Adelie\n"
+        "b,Atlantis,46.5,17.9,192,3500,NA,2008,Chinstrap\n"  # an island never seen, a missing sex
+        "c,Biscoe,NA,NA,NA,NA,?,2009,Gentoo\n"  # almost nothing known
+    )
+    code, out, err = run(f"predict --model {tmp_path / 'model.npz'} --data {table} --keep id", capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "id,prediction,p_Adelie,p_Chinstrap,p_Gentoo" and [line[0] for line in lines[1:]] == [
+        "a",
+        "b",
+        "c",
+    ]
+    assert lines[1].split(",")[1] == "Adelie"
+    code, out, err = run(f"evaluate {tmp_path / 'model.npz'} --data {table}", capsys)
+    assert code == 0, err
+    assert "test metrics (3 samples)" in out and "confusion matrix" in out
+
+
+# -- hostile input ----------------------------------------------------------------------------------
+def test_a_model_too_large_is_refused_in_one_line_before_any_allocation(tmp_path: Path) -> None:
+    start = time.perf_counter()
+    result = cli(
+        f"tinynet train -t classification -d iris -l 100000 100000 --output_dir {tmp_path}", tmp_path
+    )
+    assert time.perf_counter() - start < 20
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "(10,000,900,003 parameters)" in result.stderr and "GiB" in result.stderr
+    assert "choose smaller --layers" in result.stderr
+
+
+def test_a_fifo_as_data_set_is_refused_without_hanging(tmp_path: Path, capsys: Any) -> None:
+    fifo = tmp_path / "data.csv"
+    os.mkfifo(fifo)
+    code, _, err = run(f"train -t classification -d {fifo} -l 4 --output_dir {tmp_path}", capsys)
+    assert code == 2 and "is a FIFO (named pipe), expected a regular file" in err
+
+
+def trained(tmp_path: Path, capsys: Any) -> Path:
+    run(f"train -t classification -d iris -l 4 -e 2 -q --output_dir {tmp_path}", capsys)
+    return tmp_path / "model.npz"
+
+
+def resave(model_path: Path, metadata: dict[str, Any]) -> None:
+    tn.save(tn.load(model_path), model_path, metadata=metadata)
+
+
+@pytest.mark.parametrize(
+    ("setup", "match"),
+    [
+        (
+            lambda p, d: d.write_text("sepal_length,sepal_length,petal_length,petal_width\n1,2,3,4\n"),
+            "columns 1 and 2 are both named",
+        ),
+        (lambda p, d: d.write_text("a,b\n" + "1" * (2**20 + 5) + ",2\n"), "field larger than field limit"),
+        (
+            lambda p, d: d.write_text("sepal_length,petal_length\n1,2\n"),
+            r"missing feature columns \['sepal_width', 'petal_width'\]",
+        ),
+        (
+            lambda p, d: resave(p, {"task": "classification", "features": {"numeric": "x"}}),
+            "the feature description is damaged",
+        ),
+        (
+            lambda p, d: resave(
+                p,
+                {
+                    "task": "classification",
+                    "feature_names": ["a"],
+                    "x_scaler": {"mean": [0.0], "scale": [0.0]},
+                },
+            ),
+            "scales finite and > 0",
+        ),
+        (lambda p, d: resave(p, {"task": "classification"}), "this model file has no feature description"),
+        (lambda p, d: p.write_bytes(b"PK\x03\x04 damaged"), "damaged or not a tinynet model file"),
+    ],
+)
+def test_every_predict_failure_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: Any, setup: Any, match: str
+) -> None:
+    model = trained(tmp_path, capsys)
+    data = tmp_path / "rows.csv"
+    data.write_text("sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n")
+    setup(model, data)
+    code, _, err = run(f"predict --model {model} --data {data}", capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert re.search(match, err), err
+
+
+def test_an_internal_error_is_one_line_unless_the_traceback_is_asked_for(
+    capsys: Any, monkeypatch: Any
+) -> None:
+    def broken(args: Any, out: Any) -> int:
+        return int(1 / math.floor(0.5))
+
+    monkeypatch.setitem(tn.cli.COMMANDS, "gradcheck", broken)
+    code, _, err = run("gradcheck", capsys)
+    assert code == 3 and err.count("\n") == 1
+    assert "internal error: ZeroDivisionError" in err and "--traceback" in err
+    with pytest.raises(ZeroDivisionError):
+        main(["gradcheck", "--traceback"], out=io.StringIO())
+
+
+def test_gradcheck_checks_a_saved_model_with_its_custom_layers(tmp_path: Path, capsys: Any) -> None:
+    package = tmp_path / "mylayers.py"
+    package.write_text(
+        "import numpy as np\nimport tinynet as tn\n\n"
+        "@tn.register_module(name='mylayers.Cube')\n"
+        "class Cube(tn.Module):\n"
+        "    def forward(self, x):\n        self.x = np.asarray(x)\n        return self.x ** 3\n"
+        "    def backward(self, g):\n        return 3 * g * self.x ** 2\n"
+    )
+    code = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import mylayers, tinynet as tn;"
+        f"tn.save(tn.Sequential(tn.Dense(3, 2, rng=0), mylayers.Cube()), {str(tmp_path / 'cube.npz')!r})"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        code_, out, err = run(f"gradcheck --model {tmp_path / 'cube.npz'}", capsys)
+        assert code_ == 2 and "'mylayers.Cube', which is not registered" in err
+        code_, out, err = run(f"gradcheck --model {tmp_path / 'cube.npz'} --import mylayers", capsys)
+        assert code_ == 0, err
+        assert "gradcheck Sequential: passed" in out and "0.weight" in out
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("mylayers", None)
