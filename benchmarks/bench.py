@@ -1,9 +1,8 @@
-"""Forward, backward and train-step timings of tinynet against the GEMM floor, NumPy and PyTorch.
+"""Forward, backward and train-step timings of tinynet against the GEMM floor, NumPy, PyTorch and
+scikit-learn, all measured in this one process (``tinynet.bench`` does the timing).
 
 Run: python benchmarks/bench.py [--quick] [--json PATH] [--sizes tiny,small] [--dtype float32]
-
-Every number is measured in this one process, side by side, as the median of many repetitions
-after a warm-up, so the ratios compare like with like on whatever machine runs it:
+                                [--skip-table]
 
 - tinynet:      a Sequential of Dense + ReLU, CrossEntropyLoss and SGD (forward, loss, zero_grad,
                 backward, step), exactly as a user writes it;
@@ -12,25 +11,34 @@ after a warm-up, so the ratios compare like with like on whatever machine runs i
 - hand-written: the same step written directly in NumPy with no framework at all;
 - PyTorch:      nn.Sequential, nn.CrossEntropyLoss and optim.SGD with the same thread count,
                 when torch is installed (never a dependency of tinynet).
+
+Further rows: an Adam step against a hand-written Adam over one flat buffer; every activation's
+forward + backward against Tanh's; iris ``fit`` against scikit-learn's MLPClassifier (same
+architecture, batch, epochs, SGD with momentum 0.9, no penalty on either side); a 300k x 50 table
+against a plain PyTorch loop and MLPClassifier; and the memory ``fit`` adds when it trains from a
+memory-mapped 1M-row file.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import json
 import os
-import platform
-import statistics
+import resource
 import sys
+import tempfile
 import time
 import tracemalloc
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 import tinynet as tn
+from tinynet.bench import environment, measure, steps
 
 Array = np.ndarray[Any, Any]
 
@@ -43,37 +51,7 @@ SIZES: dict[str, tuple[list[int], int]] = {
 LR = 0.01
 
 
-# -- timing ---------------------------------------------------------------------------------------
-def measure(steps: dict[str, Callable[[], object]], budget: float) -> dict[str, float]:
-    """Median seconds per call of each step, sampled in interleaved rounds.
-
-    Each round times one sample of every contender in turn (each sample at least ~5 ms of calls),
-    so a slow spell of a noisy machine hits all of them alike and the ratios stay fair.
-    """
-    inner: dict[str, int] = {}
-    per_round = 0.0
-    for name, step in steps.items():
-        for _ in range(3):  # warm-up: caches, allocator, lazy initialization
-            step()
-        start = time.perf_counter()
-        step()
-        once = max(time.perf_counter() - start, 1e-7)
-        inner[name] = max(1, int(0.005 / once))
-        per_round += inner[name] * once
-    rounds = max(7, min(301, int(budget * len(steps) / per_round)))
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    names = list(steps)
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            step, count = steps[name], inner[name]
-            start = time.perf_counter()
-            for _ in range(count):
-                step()
-            samples[name].append((time.perf_counter() - start) / count)
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
-# -- the four contenders ---------------------------------------------------------------------------
+# -- the contenders of the train step -------------------------------------------------------------
 def make_data(widths: list[int], batch: int, dtype: Any) -> tuple[Array, Array]:
     rng = np.random.default_rng(0)
     return rng.standard_normal((batch, widths[0])).astype(dtype), rng.integers(0, widths[-1], batch)
@@ -89,26 +67,13 @@ def tinynet_model(widths: list[int], dtype: Any) -> tn.Sequential:
     return tn.Sequential(*layers)
 
 
-def tinynet_steps(widths: list[int], batch: int, dtype: Any) -> dict[str, Callable[[], object]]:
+def tinynet_steps(
+    widths: list[int], batch: int, dtype: Any, optimizer: str = "sgd"
+) -> dict[str, Callable[[], object]]:
     x, y = make_data(widths, batch, dtype)
     model = tinynet_model(widths, dtype)
-    loss = tn.CrossEntropyLoss()
-    optimizer = tn.SGD(model.parameters(), lr=LR)
-
-    def train_step() -> object:
-        value = loss(model(x), y)
-        model.zero_grad()
-        model.backward_parameters(loss.backward())  # as fit does: dL/dx of the data is never read
-        optimizer.step()
-        return value
-
-    out = model(x)
-    grad = np.random.default_rng(2).standard_normal(out.shape).astype(dtype)
-
-    def backward() -> object:
-        return model.backward(grad)
-
-    return {"forward": lambda: model(x), "backward": backward, "train_step": train_step}
+    opt = tn.SGD(model.parameters(), lr=LR) if optimizer == "sgd" else tn.Adam(model.parameters(), lr=LR)
+    return steps(model, x, y, loss=tn.CrossEntropyLoss(), optimizer=opt)
 
 
 def gemm_floor_step(widths: list[int], batch: int, dtype: Any) -> Callable[[], object]:
@@ -131,18 +96,36 @@ def gemm_floor_step(widths: list[int], batch: int, dtype: Any) -> Callable[[], o
     return step
 
 
-def numpy_step(widths: list[int], batch: int, dtype: Any) -> Callable[[], object]:
-    """A minimal hand-written NumPy train step for the same network: the cost of no framework."""
+def numpy_step(widths: list[int], batch: int, dtype: Any, optimizer: str = "sgd") -> Callable[[], object]:
+    """A minimal hand-written NumPy train step for the same network: the cost of no framework.
+
+    With ``optimizer="adam"`` the update is Adam written over one flat buffer (views per layer),
+    the fastest way to write it by hand.
+    """
     x, y = make_data(widths, batch, dtype)
     model = tinynet_model(widths, dtype)
-    weights = [m.weight.data.copy() for m in model if isinstance(m, tn.Dense)]
-    biases = [m.bias.data.copy() for m in model if isinstance(m, tn.Dense) and m.bias is not None]
+    dense = [m for m in model if isinstance(m, tn.Dense)]
+    sizes = [d.weight.data.size + d.out_features for d in dense]
+    flat = np.concatenate([np.concatenate([d.weight.data.ravel(), d.bias.data]) for d in dense])  # type: ignore[union-attr]
+    grads = np.zeros_like(flat)
+    m_buf, v_buf, scratch = np.zeros_like(flat), np.zeros_like(flat), np.empty_like(flat)
+    views, grad_views, offset = [], [], 0
+    for d, size in zip(dense, sizes, strict=True):
+        w_size = d.weight.data.size
+        views.append(
+            (flat[offset : offset + w_size].reshape(d.weight.shape), flat[offset + w_size : offset + size])
+        )
+        grad_views.append(
+            (grads[offset : offset + w_size].reshape(d.weight.shape), grads[offset + w_size : offset + size])
+        )
+        offset += size
     rows = np.arange(batch)
-    last = len(weights) - 1
+    last = len(views) - 1
+    t = [0]
 
     def step() -> object:
         hs = [x]
-        for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
+        for i, (w, b) in enumerate(views):
             z = hs[-1] @ w
             z += b
             if i < last:
@@ -159,13 +142,28 @@ def numpy_step(widths: list[int], batch: int, dtype: Any) -> Callable[[], object
         g = z
         for i in range(last, -1, -1):
             h = hs[i]
-            grad_w = h.T @ g
-            grad_b = g.sum(axis=0)
+            gw, gb = grad_views[i]
+            np.matmul(h.T, g, out=gw)
+            np.sum(g, axis=0, out=gb)
             if i > 0:
-                g = g @ weights[i].T
+                g = g @ views[i][0].T
                 g *= h > 0
-            weights[i] -= LR * grad_w
-            biases[i] -= LR * grad_b
+            if optimizer == "sgd":
+                w, b = views[i]
+                w -= LR * gw
+                b -= LR * gb
+        if optimizer == "adam":  # over the one flat buffer, every operation in place
+            t[0] += 1
+            np.multiply(m_buf, 0.9, out=m_buf)
+            np.add(m_buf, 0.1 * grads, out=m_buf)
+            np.multiply(v_buf, 0.999, out=v_buf)
+            np.add(v_buf, 0.001 * grads * grads, out=v_buf)
+            np.sqrt(v_buf, out=scratch)
+            np.divide(scratch, np.sqrt(1 - 0.999 ** t[0]), out=scratch)
+            np.add(scratch, 1e-8, out=scratch)
+            np.divide(m_buf, scratch, out=scratch)
+            np.multiply(scratch, LR / (1 - 0.9 ** t[0]), out=scratch)
+            np.subtract(flat, scratch, out=flat)
         return value
 
     return step
@@ -205,7 +203,6 @@ def torch_steps(
     return {"forward": forward, "train_step": train_step}
 
 
-# -- the report ------------------------------------------------------------------------------------
 def step_flops(widths: list[int], batch: int) -> float:
     """Multiply-adds of the GEMM floor, counted as 2 flops each."""
     total = 0
@@ -216,17 +213,16 @@ def step_flops(widths: list[int], batch: int) -> float:
 
 def memory_ratio(widths: list[int], batch: int, dtype: Any) -> dict[str, float]:
     """Peak bytes a steady-state tinynet train step allocates, against the activation bytes it caches."""
-    steps = tinynet_steps(widths, batch, dtype)
+    step = tinynet_steps(widths, batch, dtype)["train_step"]
     for _ in range(3):
-        steps["train_step"]()
+        step()
     itemsize = np.dtype(dtype).itemsize
-    # every layer output (Dense and ReLU) of the forward pass, the logits included
     activation_bytes = sum(
         batch * w * itemsize * (2 if i < len(widths) - 2 else 1) for i, w in enumerate(widths[1:])
     )
     tracemalloc.start()
     tracemalloc.reset_peak()
-    steps["train_step"]()
+    step()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return {
@@ -236,32 +232,107 @@ def memory_ratio(widths: list[int], batch: int, dtype: Any) -> dict[str, float]:
     }
 
 
-def blas_info() -> tuple[str, int]:
-    try:
-        from threadpoolctl import threadpool_info
-
-        for pool in threadpool_info():
-            if pool.get("user_api") == "blas":
-                return f"{pool.get('internal_api')} {pool.get('version')} ({pool.get('architecture')})", int(
-                    pool["num_threads"]
-                )
-    except ImportError:
-        pass
-    config = np.show_config(mode="dicts") if "mode" in np.show_config.__code__.co_varnames else {}
-    blas = config.get("Build Dependencies", {}).get("blas", {}) if isinstance(config, dict) else {}
-    return f"{blas.get('name', 'unknown')} {blas.get('version', '')}".strip(), os.cpu_count() or 1
+# -- the other rows --------------------------------------------------------------------------------
+ACTIVATIONS: dict[str, Callable[[], tn.Module]] = {
+    "Tanh": tn.Tanh,
+    "Sigmoid": tn.Sigmoid,
+    "ReLU": tn.ReLU,
+    "LeakyReLU": tn.LeakyReLU,
+    "GELU": tn.GELU,
+    "GELU-tanh": lambda: tn.GELU("tanh"),
+    "ELU": tn.ELU,
+    "Softplus": tn.Softplus,
+}
 
 
-def iris_end_to_end(budget_epochs: int) -> dict[str, float] | None:
-    """fit on iris against scikit-learn's MLPClassifier: same architecture, batch, epochs, plain SGD."""
+def activation_rows(budget: float) -> list[dict[str, Any]]:
+    """Forward + backward of every element-wise layer on a (256, 256) float64 batch, against Tanh."""
+    x = np.random.default_rng(0).standard_normal((256, 256))
+    g = np.ones_like(x)
+    contenders = {}
+    for name, make in ACTIVATIONS.items():
+        layer = make()
+
+        def both(layer: tn.Module = layer) -> object:
+            layer.forward(x)
+            return layer.backward(g)
+
+        contenders[name] = both
+    times = measure(contenders, budget)
+    return [{"activation": n, "us": t * 1e6, "vs_tanh": t / times["Tanh"]} for n, t in times.items()]
+
+
+def iris_fit(epochs: int, repeats: int) -> dict[str, float] | None:
+    """fit on iris against MLPClassifier: 4-16-8-3, batch 16, SGD with momentum 0.9, no penalty."""
     from tinynet.data import StandardScaler, train_test_split
     from tinynet.datasets import load_iris
 
     iris = load_iris()
     x, _, y, _ = train_test_split(iris.x, iris.y, 0.2, rng=42, stratify=True)
     x = StandardScaler().fit_transform(x)
+
+    def ours() -> float:
+        model = tn.Sequential(
+            tn.Dense(4, 16, rng=0), tn.ReLU(), tn.Dense(16, 8, rng=1), tn.ReLU(), tn.Dense(8, 3, rng=2)
+        )
+        optimizer = tn.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        start = time.perf_counter()
+        tn.fit(
+            model,
+            x,
+            y,
+            loss=tn.CrossEntropyLoss(),
+            optimizer=optimizer,
+            epochs=epochs,
+            batch_size=16,
+            rng=0,
+            verbose=0,
+        )
+        return (time.perf_counter() - start) / epochs
+
+    try:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+    except ImportError:
+        return {"tinynet_epoch_s": float(np.median([ours() for _ in range(repeats)]))}
+
+    def theirs() -> float:
+        clf = MLPClassifier(
+            hidden_layer_sizes=(16, 8),
+            solver="sgd",
+            batch_size=16,
+            max_iter=epochs,
+            learning_rate_init=0.01,
+            momentum=0.9,
+            nesterovs_momentum=False,
+            alpha=0.0,  # no L2 penalty: tinynet runs without one too
+            n_iter_no_change=epochs + 1,
+            tol=0.0,
+            random_state=0,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            start = time.perf_counter()
+            clf.fit(x, y)
+        return (time.perf_counter() - start) / clf.n_iter_
+
+    pairs = [(ours(), theirs()) for _ in range(repeats)]  # interleaved: a slow spell hits both
+    a, b = float(np.median([p[0] for p in pairs])), float(np.median([p[1] for p in pairs]))
+    return {"tinynet_epoch_s": a, "sklearn_epoch_s": b, "speedup": b / a}
+
+
+def table_fit(rows: int, epochs: int, threads: int) -> dict[str, float]:
+    """A 300k x 50 table, 50-128-128-2, batch 256, SGD with momentum, float32: samples per second."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((rows, 50)).astype(np.float32)
+    y = (x[:, :5].sum(axis=1) > 0).astype(np.int64)
+    result: dict[str, float] = {}
     model = tn.Sequential(
-        tn.Dense(4, 16, rng=0), tn.ReLU(), tn.Dense(16, 8, rng=1), tn.ReLU(), tn.Dense(8, 3, rng=2)
+        tn.Dense(50, 128, dtype=np.float32, rng=0),
+        tn.ReLU(),
+        tn.Dense(128, 128, dtype=np.float32, rng=1),
+        tn.ReLU(),
+        tn.Dense(128, 2, dtype=np.float32, rng=2),
     )
     start = time.perf_counter()
     tn.fit(
@@ -269,47 +340,121 @@ def iris_end_to_end(budget_epochs: int) -> dict[str, float] | None:
         x,
         y,
         loss=tn.CrossEntropyLoss(),
-        optimizer=tn.SGD(model.parameters(), lr=0.01),
-        epochs=budget_epochs,
-        batch_size=16,
+        optimizer=tn.SGD(model.parameters(), lr=0.01, momentum=0.9),
+        epochs=epochs,
+        batch_size=256,
         rng=0,
         verbose=0,
     )
-    ours = (time.perf_counter() - start) / budget_epochs
-    result = {"tinynet_epoch_s": ours}
+    result["tinynet_samples_s"] = rows * epochs / (time.perf_counter() - start)
+    time.sleep(0.5)
     try:
-        import warnings
+        import torch
 
+        torch.set_num_threads(threads)
+        net = torch.nn.Sequential(
+            torch.nn.Linear(50, 128),
+            torch.nn.ReLU(),
+            torch.nn.Linear(128, 128),
+            torch.nn.ReLU(),
+            torch.nn.Linear(128, 2),
+        )
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        generator = torch.Generator().manual_seed(0)
+        start = time.perf_counter()
+        for _ in range(epochs):
+            order = torch.randperm(rows, generator=generator)
+            for i in range(0, rows, 256):
+                index = order[i : i + 256]
+                opt.zero_grad()
+                loss_fn(net(xt[index]), yt[index]).backward()
+                opt.step()
+        result["torch_samples_s"] = rows * epochs / (time.perf_counter() - start)
+        result["vs_torch"] = result["tinynet_samples_s"] / result["torch_samples_s"]
+    except ImportError:
+        pass
+    time.sleep(0.5)
+    try:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.neural_network import MLPClassifier
+
+        clf = MLPClassifier(
+            (128, 128),
+            solver="sgd",
+            batch_size=256,
+            max_iter=epochs,
+            learning_rate_init=0.01,
+            momentum=0.9,
+            nesterovs_momentum=False,
+            alpha=0.0,
+            n_iter_no_change=epochs + 1,
+            tol=0.0,
+            random_state=0,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            start = time.perf_counter()
+            clf.fit(x, y)
+        result["sklearn_samples_s"] = rows * clf.n_iter_ / (time.perf_counter() - start)
     except ImportError:
-        return result
-    clf = MLPClassifier(
-        hidden_layer_sizes=(16, 8),
-        solver="sgd",
-        batch_size=16,
-        max_iter=budget_epochs,
-        learning_rate_init=0.01,
-        momentum=0.0,
-        n_iter_no_change=budget_epochs + 1,
-        tol=0.0,
-        random_state=0,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        start = time.perf_counter()
-        clf.fit(x, y)
-    theirs = (time.perf_counter() - start) / clf.n_iter_
-    result.update({"sklearn_epoch_s": theirs, "speedup": theirs / ours})
+        pass
     return result
 
 
+def memmap_fit(rows: int) -> dict[str, float]:
+    """Train one epoch from a memory-mapped .npy of ``rows`` x 50 float32; what does fit add?"""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "table.npy")
+        data = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, 50))
+        rng = np.random.default_rng(0)
+        for start in range(0, rows, 100_000):
+            data[start : start + 100_000] = rng.standard_normal((min(100_000, rows - start), 50))
+        data.flush()
+        del data
+        x = np.load(path, mmap_mode="r")
+        y = (np.arange(rows) % 2).astype(np.int64)
+        model = tn.Sequential(
+            tn.Dense(50, 64, dtype=np.float32, rng=0), tn.ReLU(), tn.Dense(64, 2, dtype=np.float32, rng=1)
+        )
+        gc.collect()
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        tracemalloc.start()
+        tn.fit(
+            model,
+            x,
+            y,
+            loss=tn.CrossEntropyLoss(),
+            optimizer=tn.SGD(model.parameters(), lr=0.01),
+            epochs=1,
+            batch_size=256,
+            rng=0,
+            verbose=0,
+        )
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        file_mib = rows * 50 * 4 / 2**20
+        del x
+    return {
+        "rows": rows,
+        "file_mib": file_mib,
+        "allocated_peak_mib": peak / 2**20,
+        "max_rss_growth_mib": (rss_after - rss_before) / 1024,
+    }
+
+
+# -- the report -------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny and small sizes, short timings (seconds)")
     parser.add_argument("--json", help="also write the results as JSON to this path")
     parser.add_argument("--sizes", help=f"comma-separated subset of {','.join(SIZES)}")
     parser.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
+    parser.add_argument(
+        "--skip-table", action="store_true", help="leave out the 300k-row and memory-map rows"
+    )
     args = parser.parse_args(argv)
 
     names = args.sizes.split(",") if args.sizes else (["tiny", "small"] if args.quick else list(SIZES))
@@ -318,16 +463,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown sizes {unknown}; choose from {list(SIZES)}")
     dtypes = [np.float32, np.float64] if args.dtype == "both" else [np.dtype(args.dtype).type]
     budget = 0.05 if args.quick else 0.6
-    blas, threads = blas_info()
-    env = {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "blas": blas,
-        "blas_threads": threads,
-        "cpu_count": os.cpu_count(),
-        "machine": platform.machine(),
-        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", ""),
-    }
+    env = environment()
+    threads = env.get("blas_threads") if isinstance(env.get("blas_threads"), int) else (os.cpu_count() or 1)
     try:
         import torch
 
@@ -351,20 +488,43 @@ def main(argv: list[str] | None = None) -> int:
             row.update({key: seconds * 1e6 for key, seconds in measure(contenders, budget).items()})
             rows.append(row)
             print(f"  measured {name} {row['dtype']}", file=sys.stderr)
+    adam = []
+    for dtype in dtypes:
+        widths, batch = SIZES["tiny"]
+        times = measure(
+            {
+                "tinynet": tinynet_steps(widths, batch, dtype, "adam")["train_step"],
+                "numpy": numpy_step(widths, batch, dtype, "adam"),
+            },
+            budget,
+        )
+        adam.append(
+            {
+                "dtype": np.dtype(dtype).name,
+                "tinynet_us": times["tinynet"] * 1e6,
+                "numpy_us": times["numpy"] * 1e6,
+                "ratio": times["tinynet"] / times["numpy"],
+            }
+        )
+    activations = activation_rows(budget)
     time.sleep(0.5)
     # PyTorch after NumPy, in a phase of its own: its OpenMP threads keep spinning after each call and
-    # would steal the two cores from OpenBLAS if the two alternated
+    # would steal the cores from OpenBLAS if the two alternated
     for row in rows:
         widths, batch = SIZES[row["size"]]
-        theirs = torch_steps(widths, batch, np.dtype(row["dtype"]).type, threads)
+        theirs = torch_steps(widths, batch, np.dtype(row["dtype"]).type, int(threads))
         if theirs is not None:
             torch_group = {"torch_forward_us": theirs["forward"], "torch_us": theirs["train_step"]}
             row.update({key: seconds * 1e6 for key, seconds in measure(torch_group, budget).items()})
     time.sleep(0.5)  # let PyTorch's spinning threads go idle before timing NumPy again
-    memory = None
-    if "mnist" in names:
-        memory = memory_ratio(*SIZES["mnist"], np.float32 if np.float32 in dtypes else np.float64)
-    end_to_end = iris_end_to_end(20 if args.quick else 200)
+    memory = (
+        memory_ratio(*SIZES["mnist"], np.float32 if np.float32 in dtypes else np.float64)
+        if "mnist" in names
+        else None
+    )
+    iris = iris_fit(20 if args.quick else 100, 3 if args.quick else 7)
+    table = None if args.quick or args.skip_table else table_fit(300_000, 3, int(threads))
+    mapped = None if args.quick or args.skip_table else memmap_fit(1_000_000)
     for row in rows:
         widths, batch = SIZES[row["size"]]
         row["gflops"] = step_flops(widths, batch) / (row["train_step_us"] * 1e-6) / 1e9
@@ -373,21 +533,24 @@ def main(argv: list[str] | None = None) -> int:
         if "torch_us" in row:
             row["vs_torch"] = row["train_step_us"] / row["torch_us"]
 
-    print(render(rows, env, memory, end_to_end))
+    results = {
+        "environment": env,
+        "rows": rows,
+        "adam": adam,
+        "activations": activations,
+        "memory": memory,
+        "iris_fit": iris,
+        "table_fit": table,
+        "memmap_fit": mapped,
+    }
+    print(render(results))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(
-                {"environment": env, "rows": rows, "memory": memory, "iris_fit": end_to_end}, handle, indent=2
-            )
+            json.dump(results, handle, indent=2)
     return 0
 
 
-def render(
-    rows: list[dict[str, Any]],
-    env: dict[str, Any],
-    memory: dict[str, float] | None,
-    end_to_end: dict[str, float] | None,
-) -> str:
+def render(results: dict[str, Any]) -> str:
     def cell(row: dict[str, Any], key: str, fmt: str) -> str:
         return format(row[key], fmt) if key in row else "-"
 
@@ -396,31 +559,58 @@ def render(
         "| hand-written µs | PyTorch µs | x GEMM floor | x hand-written | x PyTorch |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
+    for r in results["rows"]:
         lines.append(
             f"| {r['size']} | {r['dtype']} | {r['forward_us']:.1f} | {r['backward_us']:.1f} "
-            f"| {r['train_step_us']:.1f} "
-            f"| {r['gflops']:.2f} | {r['gemm_us']:.1f} | {r['numpy_us']:.1f} | {cell(r, 'torch_us', '.1f')} "
+            f"| {r['train_step_us']:.1f} | {r['gflops']:.2f} | {r['gemm_us']:.1f} | {r['numpy_us']:.1f} "
+            f"| {cell(r, 'torch_us', '.1f')} "
             f"| {r['vs_gemm']:.2f} | {r['vs_numpy']:.2f} | {cell(r, 'vs_torch', '.2f')} |"
         )
+    lines += [
+        "",
+        "| tiny Adam step | tinynet µs | hand-written flat Adam µs | x hand-written |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {a['dtype']} | {a['tinynet_us']:.1f} | {a['numpy_us']:.1f} | {a['ratio']:.2f} |"
+        for a in results["adam"]
+    ]
+    lines += ["", "| activation, forward + backward on (256, 256) float64 | µs | x Tanh |", "|---|---:|---:|"]
+    lines += [f"| {a['activation']} | {a['us']:.1f} | {a['vs_tanh']:.2f} |" for a in results["activations"]]
     lines.append("")
+    memory = results["memory"]
     if memory is not None:
         lines.append(
             f"memory (mnist train step): peak allocation {memory['peak_bytes'] / 1024:.0f} KiB, "
             f"cached activations {memory['activation_bytes'] / 1024:.0f} KiB, ratio {memory['ratio']:.2f}"
         )
-    if end_to_end is not None:
-        text = f"iris fit, per epoch: tinynet {end_to_end['tinynet_epoch_s'] * 1e3:.2f} ms"
-        if "sklearn_epoch_s" in end_to_end:
+    iris = results["iris_fit"]
+    if iris is not None:
+        text = f"iris fit, per epoch: tinynet {iris['tinynet_epoch_s'] * 1e3:.2f} ms"
+        if "sklearn_epoch_s" in iris:
             text += (
-                f", scikit-learn MLPClassifier {end_to_end['sklearn_epoch_s'] * 1e3:.2f} ms, "
-                f"tinynet {end_to_end['speedup']:.1f}x faster"
+                f", scikit-learn MLPClassifier {iris['sklearn_epoch_s'] * 1e3:.2f} ms, "
+                f"tinynet {iris['speedup']:.1f}x faster"
             )
-        else:
-            text += " (scikit-learn not installed: no comparison)"
         lines.append(text)
+    table = results["table_fit"]
+    if table is not None:
+        text = f"300k x 50 table, 3 epochs: tinynet {table['tinynet_samples_s'] / 1e3:.0f}k samples/s"
+        if "torch_samples_s" in table:
+            text += f", PyTorch loop {table['torch_samples_s'] / 1e3:.0f}k/s ({table['vs_torch']:.2f}x)"
+        if "sklearn_samples_s" in table:
+            text += f", MLPClassifier {table['sklearn_samples_s'] / 1e3:.0f}k/s"
+        lines.append(text)
+    mapped = results["memmap_fit"]
+    if mapped is not None:
+        lines.append(
+            f"fit from a memory-mapped {mapped['rows']:,}-row file ({mapped['file_mib']:.0f} MiB): "
+            f"allocations peak at {mapped['allocated_peak_mib']:.1f} MiB, "
+            f"max RSS grew {mapped['max_rss_growth_mib']:.0f} MiB "
+            "(file pages, which the OS can drop)"
+        )
     lines.append("")
-    lines.append("environment: " + ", ".join(f"{k} {v}" for k, v in env.items()))
+    lines.append("environment: " + ", ".join(f"{k} {v}" for k, v in results["environment"].items()))
     return "\n".join(lines)
 
 

@@ -125,6 +125,7 @@ __all__ = [
     "TrainingDivergedError",
     "Warmup",
     "__version__",
+    "bench",
     "callbacks",
     "clip",
     "data",

@@ -40,6 +40,10 @@ class Activation(Module):
         super().__init__()
         self._saved: Array | None = None
 
+    @override
+    def zero_grad(self) -> None:
+        """Nothing to zero: no parameters."""
+
     def _backward_inputs(self, grad_out: Any) -> tuple[Array, Array]:
         """``(grad_out, saved)`` after checking that ``grad_out`` has the saved tensor's shape."""
         saved = self._cached(self._saved)

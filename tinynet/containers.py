@@ -55,7 +55,7 @@ class Container(Module):
 
     @override
     def zero_grad(self) -> None:
-        for child in self.children():
+        for _, child in self.named_children():
             child.zero_grad()
 
     @override
@@ -128,7 +128,8 @@ class Sequential(Container):
             for index in range(len(self.layers) - 1, stop - 1, -1):
                 grad_out = self.layers[index].backward(grad_out)
                 expected = shapes[index]
-                if expected is not None and grad_out is not None and np.shape(grad_out) != expected:
+                shape = grad_out.shape if type(grad_out) is np.ndarray else np.shape(grad_out)
+                if expected is not None and grad_out is not None and shape != expected:
                     raise ValueError(
                         f"{one_line(self.layers[index])}.backward returned dL/dx of shape "
                         f"{fmt_shape(np.shape(grad_out))}, but its input had shape {fmt_shape(expected)}"
@@ -148,6 +149,11 @@ class Sequential(Container):
         except Exception as error:
             self.add_context(error, "0")
             raise
+
+    @override
+    def zero_grad(self) -> None:
+        for module in self.layers:  # every training step: no names, no generators
+            module.zero_grad()
 
     @override
     def dot_nodes(self, dot: Dot, sources: list[str]) -> list[str]:

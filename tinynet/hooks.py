@@ -7,7 +7,7 @@ method)``, so a caller can record output shapes or time each layer without the l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,26 @@ def instrument(model: Module, wrap: Wrapper) -> Iterator[list[tuple[str, Module]
                 module.__dict__.pop(kind, None)
 
 
+def walk(model: Module) -> Iterator[tuple[str, Module, int]]:
+    """``(qualified_name, module, depth)`` of every module below ``model`` in tree order.
+
+    The model itself is left out when it has children (they are its rows); a single layer is
+    its own row, named after its class.
+    """
+
+    def visit(name: str, module: Module, depth: int) -> Iterator[tuple[str, Module, int]]:
+        yield name, module, depth
+        for child_name, child in module.named_children():
+            yield from visit(f"{name}.{child_name}" if name else child_name, child, depth + 1)
+
+    children = list(model.named_children())
+    if not children:
+        yield type(model).__name__, model, 0
+        return
+    for child_name, child in children:
+        yield from visit(child_name, child, 0)
+
+
 def shape_text(value: Any) -> str:
     """``(-1, 16)`` for an array (batch shown as -1); a list for several outputs."""
     if isinstance(value, (list, tuple)):
@@ -57,7 +77,7 @@ def example_input(model: Module, in_features: int | None) -> Any:
     return np.zeros((1, width), dtype=model.dtype or np.float64)
 
 
-def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     """Left-aligned text columns with a rule under the header."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [header, tuple("-" * w for w in widths), *rows]
@@ -89,26 +109,15 @@ def summary_table(model: Module, in_features: int | None = None) -> str:
         kind = "" if dtype.kind == "f" else f", {dtype.name}"
         rows.append((name, f"Input({width}{kind})", fmt_shape((-1, width)), "0", ""))
 
-    def add(name: str, module: Module, depth: int, top: bool) -> None:
+    for name, module, depth in walk(probe):
         params = module.parameters()
-        new = [p for p in params if id(p) not in seen]
         count = str(sum(p.size for p in params))
-        if params and not new and top:
+        if params and depth == 0 and not [p for p in params if id(p) not in seen]:
             count = "0 (shared)"
         seen.update(id(p) for p in params)
         layer = "  " * depth + one_line(module)
-        rows.append(
-            (name, layer, shapes.get(id(module), "-"), count, ", ".join(reads.get(name, [])) if top else "")
-        )
-        for child_name, child in module.named_children():
-            add(f"{name}.{child_name}" if name else child_name, child, depth + 1, False)
-
-    children = list(probe.named_children())
-    if children:  # the model itself is the table; its children are the rows
-        for child_name, child in children:
-            add(child_name, child, 0, True)
-    else:
-        add(type(probe).__name__, probe, 0, True)
+        top_reads = ", ".join(reads.get(name, [])) if depth == 0 else ""
+        rows.append((name, layer, shapes.get(id(module), "-"), count, top_reads))
     header: tuple[str, ...] = ("name", "layer", "output shape", "params", "reads")
     if not reads:
         header, rows = header[:4], [row[:4] for row in rows]

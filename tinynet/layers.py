@@ -104,26 +104,22 @@ class Dense(Module):
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        grad_out = self._grad_out(grad_out)
-        self._accumulate(grad_out)
+        grad_out = self.backward_parameters(grad_out)
         grad_in: Array = grad_out @ self.weight.data.T
         return grad_in
 
     @override
-    def backward_parameters(self, grad_out: Array) -> None:
-        self._accumulate(self._grad_out(grad_out))
-
-    def _grad_out(self, grad_out: Array) -> Array:
-        x = self._cached(self._x)
-        if type(grad_out) is np.ndarray and grad_out.shape == (x.shape[0], self.out_features):
-            return grad_out
-        return check_grad_out(grad_out, (x.shape[0], self.out_features), self)
-
-    def _accumulate(self, grad_out: Array) -> None:
-        x = self._cached(self._x)
+    def backward_parameters(self, grad_out: Array) -> Any:
+        """dL/dW += x.T @ g, dL/db += sum(g); returns the checked g (``backward`` goes on with it)."""
+        x = self._x
+        if x is None:
+            raise RuntimeError(f"{self!r}: backward() called before forward()")
+        if not (type(grad_out) is np.ndarray and grad_out.shape == (x.shape[0], self.out_features)):
+            grad_out = check_grad_out(grad_out, (x.shape[0], self.out_features), self)
         self.weight.accumulate_matmul(x.T, grad_out)
         if self.bias is not None:
             self.bias.accumulate_sum(grad_out, axis=0)
+        return grad_out
 
     @override
     def zero_grad(self) -> None:

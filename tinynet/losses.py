@@ -168,6 +168,15 @@ class HuberLoss(Loss):
         return value
 
 
+_EXP_FLOOR = {2: -8.0, 4: -60.0, 8: -600.0}
+_UNSIGNED: dict[int, np.dtype[Any]] = {
+    1: np.dtype(np.uint8),
+    2: np.dtype(np.uint16),
+    4: np.dtype(np.uint32),
+    8: np.dtype(np.uint64),
+}
+
+
 def class_indices(target: Any, n_classes: int, name: str) -> Array:
     """Validate integer class labels in ``[0, n_classes)``, listing the bad ones."""
     labels = np.asarray(target)
@@ -176,7 +185,9 @@ def class_indices(target: Any, n_classes: int, name: str) -> Array:
             f"{name} must hold integer class indices, got dtype {labels.dtype}; "
             "pass labels.astype(int) or one-hot rows"
         )
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):  # two reductions, then detail
+    # one reduction: seen as unsigned, a negative label is huge and fails the same test
+    unsigned = labels.view(_UNSIGNED[labels.dtype.itemsize]) if labels.dtype.kind == "i" else labels
+    if labels.size and np.maximum.reduce(unsigned, axis=None) >= n_classes:
         bad = labels[(labels < 0) | (labels >= n_classes)]
         raise ValueError(
             f"{name} holds class labels outside [0, {n_classes}) for {n_classes} outputs: "
@@ -195,48 +206,60 @@ class CrossEntropyLoss(Loss):
 
     @override
     def forward(self, pred: Any, target: Any, weights: Array | None = None) -> float:
-        z = _prediction(pred, "CrossEntropyLoss")
-        if z.ndim != 2:
+        plain = type(pred) is np.ndarray and pred.dtype.kind == "f"
+        z = pred if plain else _prediction(pred, "CrossEntropyLoss")
+        if z.ndim != 2 or z.shape[0] == 0:
             raise ValueError(
                 f"CrossEntropyLoss: pred must be 2-D logits (batch, classes), got shape {fmt_shape(z.shape)}"
             )
         batch, k = z.shape
-        t = np.asarray(target)
+        t = target if type(target) is np.ndarray else np.asarray(target)
         # one pass gives both softmax(z) (the gradient's base) and logsumexp(z) (the loss)
-        m = z.max(axis=1, keepdims=True)
+        # ufunc reductions directly: ndarray.max/.sum add a Python layer, and this runs every step
+        m = np.maximum.reduce(z, axis=1, keepdims=True)
         grad = z - m
-        with np.errstate(under="ignore"):  # far-below-max logits underflow to 0: the right answer
-            np.exp(grad, out=grad)
-        total = grad.sum(axis=1, keepdims=True)
-        lse = m + np.log(total)  # (batch, 1)
+        # floored so exp never underflows (an errstate block would cost more than the whole exp):
+        # exp(-600) in float64 and exp(-60) in float32 stay far above the smallest normal number even
+        # after dividing by the batch, and next to the row's largest term (exp(0) = 1) they are below
+        # rounding, so the loss (from logsumexp and the raw logits) and the gradient are unchanged
+        np.maximum(grad, _EXP_FLOOR[grad.dtype.itemsize], out=grad)
+        np.exp(grad, out=grad)
+        total = np.add.reduce(grad, axis=1, keepdims=True)
+        lse = np.log(total)
+        lse += m  # (batch, 1)
         if weights is None:
             total *= batch
             grad /= total  # softmax(z) / batch
         else:
             grad /= total
-            grad *= weights.astype(z.dtype)  # softmax(z) w_i / sum(w)
+            with np.errstate(under="ignore"):  # a tiny weight times a tiny probability is 0
+                grad *= weights.astype(z.dtype)  # softmax(z) w_i / sum(w)
         if t.ndim == 1:
             if t.shape[0] != batch:
                 raise ValueError(f"CrossEntropyLoss: target has {t.shape[0]} labels for a batch of {batch}")
             labels = class_indices(t, k, "CrossEntropyLoss: target")
-            rows = self._rows(batch)
-            per_row = lse[:, 0] - z[rows, labels]
-            grad[rows, labels] -= 1.0 / batch if weights is None else weights[:, 0]
+            flat = self._offsets(batch, k) + labels  # (row, label) as an index into the flattened array
+            picked = z.reshape(-1).take(flat)
+            grad.reshape(-1)[flat] -= 1.0 / batch if weights is None else weights[:, 0]
+            if weights is None:
+                value = (float(np.add.reduce(lse, axis=None)) - float(np.add.reduce(picked))) / batch
+            else:
+                value = float(np.dot(lse[:, 0] - picked, weights[:, 0]))
         else:
             t = _paired_target(z, t, "CrossEntropyLoss")
             per_row = lse[:, 0] * t.sum(axis=1) - np.einsum("ij,ij->i", t, z)
             grad -= t / batch if weights is None else t * weights
+            value = float(per_row.sum()) / batch if weights is None else float(np.dot(per_row, weights[:, 0]))
         self._grad = grad
-        value = float(per_row.sum()) / batch if weights is None else float(np.dot(per_row, weights[:, 0]))
-        return value
+        return float(value)
 
-    def _rows(self, batch: int) -> Array:
-        """0..batch-1, kept between calls: the batch size rarely changes."""
-        rows: Array | None = getattr(self, "_row_index", None)
-        if rows is None or len(rows) != batch:
-            rows = np.arange(batch)
-            self._row_index = rows
-        return rows
+    def _offsets(self, batch: int, k: int) -> Array:
+        """row * k for each row, kept between calls: the batch size rarely changes."""
+        offsets: Array | None = getattr(self, "_row_offsets", None)
+        if offsets is None or len(offsets) != batch or getattr(self, "_width", None) != k:
+            offsets = np.arange(batch) * k
+            self._row_offsets, self._width = offsets, k
+        return offsets
 
 
 class BCEWithLogitsLoss(Loss):

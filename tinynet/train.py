@@ -450,6 +450,7 @@ class _Trainer:
         self.model, self.objective, self.optimizer = model, objective, optimizer
         self.clipper, self.regularizer, self.metrics = clipper, regularizer, metrics
         self.params = model.parameters()
+        self.has_buffers = any(True for _ in model.named_buffers())
 
     def penalty(self) -> float:
         return self.regularizer.penalty(self.params) if self.regularizer is not None else 0.0
@@ -458,6 +459,38 @@ class _Trainer:
         groups = find_groups(self.params)
         arrays = [g.data for g in groups] if groups is not None else [p.data for p in self.params]
         return all(np.isfinite(a).all() for a in arrays)
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """The weights (and buffers) at the start of an epoch: whole flat buffers when there are some."""
+        groups = find_groups(self.params)
+        buffers = [np.array(b, copy=True) for _, b in self.model.named_buffers()] if self.has_buffers else []
+        if groups is not None:
+            return groups, [g.data.copy() for g in groups], buffers
+        return None, self.model.state_dict(), buffers
+
+    def restore(self, snapshot: tuple[Any, ...]) -> None:
+        groups, saved, buffers = snapshot
+        if groups is not None and all(g.valid for g in groups):
+            for group, data in zip(groups, saved, strict=True):
+                group.data[...] = data
+            for (_, target), value in zip(self.model.named_buffers(), buffers, strict=True):
+                np.copyto(target, value)
+        elif groups is None:
+            self.model.load_state_dict(saved)
+
+    def grad_norm(self, groups: list[Any] | None) -> float:
+        """The global gradient norm: one dot product per flat buffer, else parameter by parameter."""
+        if groups is not None and all(g.valid for g in groups):
+            total = 0.0
+            for group in groups:
+                group.resolve_grads()
+                total += float(np.vdot(group.grad, group.grad))
+            if math.isfinite(total):
+                return math.sqrt(total)
+        try:
+            return global_norm(self.params)  # rescues an overflowing square, names a NaN's parameter
+        except FloatingPointError:
+            return math.inf
 
     def run_epoch(
         self,
@@ -471,9 +504,10 @@ class _Trainer:
         interrupt: _DeferredInterrupt,
     ) -> dict[str, float]:
         """One pass over the data; returns the epoch's logs (loss, lr, grad_norm, train metrics)."""
-        model, objective, params = self.model, self.objective, self.params
+        model, objective, params, regularizer = self.model, self.objective, self.params, self.regularizer
         total_loss, total_norm, steps = 0.0, 0.0, 0
-        snapshot = model.state_dict()  # the epoch's start: restored should the weights go non-finite
+        snapshot = self.snapshot()  # the epoch's start: restored should the weights go non-finite
+        groups = snapshot[0]
         outputs: list[Any] = []
         targets: list[Any] = []
         # overflow and NaN are detected after each step and raised as TrainingDivergedError,
@@ -483,15 +517,20 @@ class _Trainer:
             for step, index in enumerate(batches, 1):
                 xb, yb = x.take(index), y.take(index)
                 pred = model.forward(xb)
-                value = objective(pred, yb, None if weights is None else weights[index]) + self.penalty()
+                value = objective(pred, yb, None if weights is None else weights[index])
+                if regularizer is not None:
+                    value += regularizer.penalty(params)
                 model.zero_grad()
                 model.backward_parameters(objective.gradient())  # dL/dx of the data is never needed
-                if self.regularizer is not None:
-                    self.regularizer.apply(params)
-                try:
-                    norm = self.clipper(params) if self.clipper is not None else global_norm(params)
-                except FloatingPointError:
-                    norm = math.inf
+                if regularizer is not None:
+                    regularizer.apply(params)
+                if self.clipper is not None:
+                    try:
+                        norm = self.clipper(params)
+                    except FloatingPointError:
+                        norm = math.inf
+                else:
+                    norm = self.grad_norm(groups)
                 if not (math.isfinite(value) and math.isfinite(norm)):
                     self._diverged(snapshot, epoch, step, f"loss {value}, gradient norm {norm}", history)
                 self.optimizer.step()
@@ -501,7 +540,8 @@ class _Trainer:
                 if self.metrics:
                     outputs.append(pred)
                     targets.append(yb)
-                interrupt.check(epoch, step)
+                if interrupt.requested:
+                    interrupt.check(epoch, step)
             if not self.weights_finite():  # an update overflowed: caught here at the latest
                 self._diverged(snapshot, epoch, 0, "the weights after the epoch's last update", history)
         logs = {"loss": total_loss / len(x), "lr": self.optimizer.lr, "grad_norm": total_norm / max(steps, 1)}
@@ -510,10 +550,10 @@ class _Trainer:
         return logs
 
     def _diverged(
-        self, snapshot: dict[str, Array], epoch: int, step: int, what: str, history: History
+        self, snapshot: tuple[Any, ...], epoch: int, step: int, what: str, history: History
     ) -> None:
         if not self.weights_finite():
-            self.model.load_state_dict(snapshot)
+            self.restore(snapshot)
         where = f"epoch {epoch}, step {step}" if step else f"the end of epoch {epoch}"
         raise TrainingDivergedError(
             f"training diverged at {where}: {what} is not finite; the model holds the last finite "

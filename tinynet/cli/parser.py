@@ -337,6 +337,29 @@ def build_parser() -> Parser:
     )
     gradcheck.add_argument("--samples", type=positive_int, default=None, help="elements checked per tensor")
     add_common_flags(gradcheck)
+
+    bench = commands.add_parser("bench", help="time forward, backward and a train step, and each layer")
+    parser.commands["bench"] = bench
+    bench.add_argument(
+        *flag("--layers", "-l"),
+        type=positive_int,
+        nargs="+",
+        metavar="N",
+        help="widths: input, hidden..., output",
+    )
+    bench.add_argument(
+        *flag("--activation", "-a"), choices=sorted(ACTIVATIONS), default="relu", help="(default: relu)"
+    )
+    bench.add_argument("--norm", choices=["none", "batch", "layer"], default="none", help="(default: none)")
+    bench.add_argument(
+        "--dtype", choices=["float32", "float64"], default="float64", help="(default: float64)"
+    )
+    bench.add_argument("--batch", type=positive_int, default=64, help="rows per batch (default: 64)")
+    bench.add_argument("--model", help="time a saved model instead of --layers")
+    bench.add_argument(
+        "--budget", type=positive_float, default=0.5, help="seconds of timing per number (default: 0.5)"
+    )
+    add_common_flags(bench)
     return parser
 
 

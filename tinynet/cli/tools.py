@@ -12,8 +12,10 @@ from typing import Any
 import numpy as np
 
 import tinynet as tn
+from tinynet._checks import one_line
 from tinynet._io import atomic_write_bytes
 from tinynet.activations import softmax
+from tinynet.bench import benchmark, profile
 from tinynet.cases import LOSS_CASES, MODULE_CASES, sample
 from tinynet.cli import report
 from tinynet.cli.data import (
@@ -27,6 +29,7 @@ from tinynet.cli.data import (
 from tinynet.cli.parser import CLIError
 from tinynet.cli.train import builder, check_size
 from tinynet.datasets import Table, encode_target, read_table
+from tinynet.mlp import MLP
 from tinynet.tabular import TableEncoder
 
 
@@ -221,7 +224,7 @@ def run_gradcheck(args: argparse.Namespace, out: Any) -> int:
 
 def _gradcheck_model(args: argparse.Namespace, out: Any) -> int:
     model = tn.load(args.model).eval()
-    x = _example_batch(model)
+    x = _example_batch(model, 4)
     try:
         checked = tn.gradcheck(model, x, rng=0, samples=args.samples)
     except tn.GradcheckError as error:
@@ -231,23 +234,23 @@ def _gradcheck_model(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
-def _example_batch(model: tn.Module) -> Any:
-    """Four random rows for the model's inputs (indices below each Embedding's size)."""
+def _example_batch(model: tn.Module, rows: int) -> Any:
+    """Random rows for the model's inputs (indices below each Embedding's size)."""
     rng = np.random.default_rng(0)
     specs = getattr(model, "input_specs", None)
     if specs:
         limits = {name: _index_limit(model, name) for name, _, dtype in specs if dtype.kind in "iu"}
         parts = [
-            rng.integers(0, limits[name], (4, width))
+            rng.integers(0, limits[name], (rows, width))
             if dtype.kind in "iu"
-            else rng.standard_normal((4, width))
+            else rng.standard_normal((rows, width))
             for name, width, dtype in specs
         ]
         return parts if len(parts) > 1 else parts[0]
     width = model.input_width()
     if width is None:
-        raise CLIError("gradcheck --model: the model does not declare its input width")
-    return rng.standard_normal((4, width))
+        raise CLIError(f"{one_line(model)}: the model does not declare its input width")
+    return rng.standard_normal((rows, width)).astype(model.dtype or np.float64)
 
 
 def _index_limit(model: Any, name: str) -> int:
@@ -256,3 +259,24 @@ def _index_limit(model: Any, name: str) -> int:
         if name in reads[wire.name] and isinstance(layer, tn.Embedding):
             return int(layer.num_embeddings)
     return 1
+
+
+# -- bench ------------------------------------------------------------------------------------------
+def run_bench(args: argparse.Namespace, out: Any) -> int:
+    rng = np.random.default_rng(0)
+    if args.model:
+        model = tn.load(args.model)
+        x = _example_batch(model, args.batch)
+    else:
+        if not args.layers or len(args.layers) < 2:
+            raise CLIError(
+                "bench needs --layers IN [HIDDEN ...] OUT (e.g. --layers 64 128 10) or --model FILE"
+            )
+        build = MLP(args.layers[1:-1], args.activation, 0.0, args.norm, "he", args.dtype)
+        check_size(args, build, args.layers[0], args.layers[-1], [])
+        model = build(args.layers[0], args.layers[-1], rng)
+        x = rng.standard_normal((args.batch, args.layers[0])).astype(args.dtype)
+    print(benchmark(model, x, budget=args.budget), file=out)
+    print(file=out)
+    print(profile(model, x), file=out)
+    return 0
