@@ -5,6 +5,7 @@ driven by small pluggable objects (Loss, Optimizer, Schedule, Clipper, Regulariz
 """
 
 from tinynet import (
+    bench,
     callbacks,
     clip,
     data,
@@ -24,6 +25,7 @@ from tinynet.clip import ClipGlobalNorm, ClipNorm, Clipper, ClipValue
 from tinynet.containers import Concat, Container, Residual, Sequential
 from tinynet.datasets import load_csv
 from tinynet.embedding import Embedding
+from tinynet.export import ExportError, export_onnx  # onnx itself is imported only on export
 from tinynet.gradcheck import GradcheckError, GradcheckReport, gradcheck, gradcheck_loss
 from tinynet.graph import Graph
 from tinynet.layers import Dense, Dropout, Flatten
@@ -90,6 +92,7 @@ __all__ = [
     "EarlyStopping",
     "Embedding",
     "ExponentialDecay",
+    "ExportError",
     "Flatten",
     "GradcheckError",
     "GradcheckReport",
@@ -131,6 +134,7 @@ __all__ = [
     "data",
     "datasets",
     "evaluate",
+    "export_onnx",
     "fit",
     "gradcheck",
     "gradcheck_loss",

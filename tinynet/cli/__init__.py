@@ -20,7 +20,7 @@ import numpy as np
 
 import tinynet as tn
 from tinynet.cli.parser import CLIError, build_parser, parse
-from tinynet.cli.tools import run_bench, run_evaluate, run_gradcheck, run_predict, run_summary
+from tinynet.cli.tools import run_bench, run_evaluate, run_export, run_gradcheck, run_predict, run_summary
 from tinynet.cli.train import run_train
 from tinynet.serialization import ModelFileError
 
@@ -31,6 +31,7 @@ COMMANDS = {
     "evaluate": run_evaluate,
     "gradcheck": run_gradcheck,
     "bench": run_bench,
+    "export": run_export,
 }
 
 

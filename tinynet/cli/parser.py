@@ -360,6 +360,15 @@ def build_parser() -> Parser:
         "--budget", type=positive_float, default=0.5, help="seconds of timing per number (default: 0.5)"
     )
     add_common_flags(bench)
+
+    export = commands.add_parser("export", help="write a saved model as ONNX, its preprocessing inside")
+    parser.commands["export"] = export
+    export.add_argument("model", help="a model file (written by 'tinynet train', or by tinynet.save)")
+    export.add_argument("output", help="the ONNX file to write")
+    export.add_argument(
+        "--opset", type=positive_int, default=17, help="ONNX operator set, 13 to 21 (default: 17)"
+    )
+    add_common_flags(export)
     return parser
 
 

@@ -280,3 +280,28 @@ def run_bench(args: argparse.Namespace, out: Any) -> int:
     print(file=out)
     print(profile(model, x), file=out)
     return 0
+
+
+# -- export -----------------------------------------------------------------------------------------
+def run_export(args: argparse.Namespace, out: Any) -> int:
+    from tinynet.export import export_onnx, export_tabular
+
+    model = tn.load(args.model)
+    meta = tn.load_metadata(args.model)
+    try:
+        if "features" in meta or "x_scaler" in meta:  # written by tinynet train: preprocessing goes inside
+            proto = export_tabular(model, meta, args.output, opset=args.opset)
+        else:
+            proto = export_onnx(model, args.output, opset=args.opset)
+    except ImportError as error:
+        raise CLIError(str(error)) from None
+    inputs = ", ".join(_tensor_text(t) for t in proto.graph.input)
+    outputs = ", ".join(_tensor_text(t) for t in proto.graph.output)
+    print(f"wrote {args.output} (ONNX opset {args.opset}): inputs {inputs}; outputs {outputs}", file=out)
+    return 0
+
+
+def _tensor_text(value: Any) -> str:
+    dims = [d.dim_param or str(d.dim_value) for d in value.type.tensor_type.shape.dim]
+    kinds = {1: "float32", 7: "int64", 8: "string", 11: "float64"}
+    return f"{value.name} ({', '.join(dims)}) {kinds.get(value.type.tensor_type.elem_type, '?')}"
