@@ -65,6 +65,18 @@ class History:
             else:
                 self.metrics.setdefault(key, []).append(value)
 
+    def extend(self, other: History) -> None:
+        """Append ``other``'s epochs (a later fit of the same model) after this history's own."""
+        offset = self.epochs
+        for key in LOGGED:
+            getattr(self, key).extend(getattr(other, key))
+        for key, values in other.metrics.items():
+            self.metrics.setdefault(key, []).extend(values)
+        for key in ("best_epoch", "restored_epoch", "stopped_epoch"):
+            value = getattr(other, key)
+            setattr(self, key, None if value is None else value + offset)
+        self.stop_reason = other.stop_reason
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "epochs": self.epochs,

@@ -8,11 +8,13 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 import tinynet as tn
+from tinynet._checks import Array
 from tinynet._io import atomic_write_bytes, check_fits_in_memory
 from tinynet.callbacks import ending
 from tinynet.cli import report
@@ -137,62 +139,55 @@ def check_size(args: argparse.Namespace, build: MLP, n_in: int, n_out: int, cate
         raise CLIError(f"{error}; choose smaller --layers") from None
 
 
-def run_train(args: argparse.Namespace, out: Any) -> int:
-    def say(*parts: object) -> None:
-        if not args.quiet:
-            print(*parts, file=out)
+@dataclass
+class Trained:
+    """A network trained on some rows of a problem, with what it takes to use it on others."""
 
+    body: tn.Module  # logits or values
+    encoder: TableEncoder
+    y_scaler: StandardScaler | None
+    history: tn.History
+    seconds: float
+
+    def outputs(self, data: Problem, rows: Array, dtype: Any) -> Array:
+        """Class indices (classification) or values in original units for ``rows`` of the table."""
+        raw: Array = tn.predict(self.body, _typed(self.encoder.encode(data.table, data.rows[rows]), dtype))
+        if self.y_scaler is None:
+            labels: Array = raw.argmax(axis=1)
+            return labels
+        values: Array = self.y_scaler.inverse_transform(raw[:, 0])
+        return values
+
+
+def train_rows(
+    args: argparse.Namespace, data: Problem, rows: Array, callbacks: list[tn.Callback] | None = None
+) -> Trained:
+    """Train ``args``'s network on ``rows`` of ``data`` (statistics from these rows only)."""
     classification = args.task == "classification"
-    output = args.output or ("softmax" if classification else "linear")
-    if output == "softmax" and not classification:
-        raise CLIError("--output softmax needs --task classification; regression uses --output linear")
-    paths = output_paths(args, classification)
-    data = problem(args)
-    wanted = wanted_columns(args, data)
-    train_rows, test_rows = split_indices(
-        len(data.rows), data.y, args.test_size, rng=args.seed, stratify=classification
-    )
-    encoder = TableEncoder(data.numeric, data.text, args.categorical).fit(data.table, data.rows[train_rows])
-    train_data = encoder.encode(data.table, data.rows[train_rows])
-    test_data = encoder.encode(data.table, data.rows[test_rows])
-    y_train, y_test = data.y[train_rows], data.y[test_rows]
+    encoder = TableEncoder(data.numeric, data.text, args.categorical).fit(data.table, data.rows[rows])
+    encoded = encoder.encode(data.table, data.rows[rows])
     n_out = len(data.target_names or ()) if classification else 1
     categories = [] if args.categorical == "onehot" else encoder.cardinalities()
-    n_in = encoder.width
     build = builder(args, categories)
-    check_size(args, build, n_in, n_out, categories)
+    check_size(args, build, encoder.width, n_out, categories)
     dtype = np.dtype(args.dtype)
+    y = data.y[rows]
     y_scaler = None
     if classification:
-        targets: Any = y_train
+        targets: Any = y
         loss: tn.Loss = tn.CrossEntropyLoss()
     else:
-        y_scaler = StandardScaler().fit(y_train)
-        targets = y_scaler.transform(y_train).astype(dtype)
+        y_scaler = StandardScaler().fit(y)
+        targets = y_scaler.transform(y).astype(dtype)
         loss = tn.MSELoss()
-
     rng = np.random.default_rng(args.seed)
-    body = build(n_in, n_out, rng, categories)
+    body = build(encoder.width, n_out, rng, categories)
     optimizer = make_optimizer(args.optimizer, body.parameters(), args.learning_rate)
-    regularizer = tn.L1L2(args.l1, args.l2) if args.l1 or args.l2 else None
-    described = f"{len(y_train)} train / {len(y_test)} test samples, {len(encoder.features)} features"
-    if encoder.text:
-        described += f": {len(encoder.numeric)} numeric, {len(encoder.text)} text"
-    missing = sum(int(data.table.column(f).missing[data.rows].sum()) for f in encoder.features)
-    if missing:
-        described += f"; {missing} missing values " + ("imputed" if args.missing == "impute" else "")
-    if data.dropped:
-        described += f"; {data.dropped} rows left out (a missing target or value)"
-    say(f"tinynet {tn.__version__}: {args.task} on {data.name} ({described})")
-    say(describe_model(args, data, encoder, n_out, body.num_parameters()))
-    # --show_loss prints a plain line per epoch; otherwise one live line, on a terminal only
-    progress = tn.Progress(args.epochs, out, live=not args.show_loss, announce_end=False)
-    show_progress = not args.quiet and (args.show_loss or progress.live)
     start = time.perf_counter()
     try:
         history = tn.fit(
             body,
-            _typed(train_data, dtype),
+            _typed(encoded, dtype),
             targets,
             loss=loss,
             optimizer=optimizer,
@@ -201,10 +196,10 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
             rng=rng,
             schedule=tn.InverseTimeDecay(args.learning_rate, args.decay_rate),
             clipper=tn.ClipGlobalNorm(args.clip) if args.clip else None,
-            regularizer=regularizer,
+            regularizer=tn.L1L2(args.l1, args.l2) if args.l1 or args.l2 else None,
             validation_split=args.validation_split if args.patience else 0.0,
             early_stopping=tn.EarlyStopping(patience=args.patience) if args.patience else None,
-            callbacks=[progress] if show_progress else [],
+            callbacks=callbacks or [],
             verbose=0,
         )
     except tn.TrainingDivergedError as error:
@@ -215,39 +210,99 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
             step=error.step,
             history=error.history,
         ) from None
-    elapsed = time.perf_counter() - start
-    say(f"trained {history.epochs} epochs in {elapsed:.2f}s: {ending(history, args.epochs)}")
-    raw = tn.predict(body, _typed(test_data, dtype))
+    return Trained(body, encoder, y_scaler, history, time.perf_counter() - start)
 
-    for path in paths.values():
-        prepare_folder(path, "--save" if path == args.save else "--output_dir")
-    if classification:
-        predicted = raw.argmax(axis=1)
-        classes = list(data.target_names or [])
-        results = report.classification(y_test, predicted, classes, say)
-        note = report.chance_note(history.loss[-1], results["accuracy"], y_train, n_out)
-        if note:
-            say("\n" + note)
-        y_plot, p_plot = y_test, predicted
-    else:
-        assert y_scaler is not None
-        predicted = y_scaler.inverse_transform(raw[:, 0])
-        results = report.regression(y_test, predicted, say)
-        y_plot, p_plot = y_test, predicted
 
-    model = with_output(body, tn.Softmax()) if output == "softmax" else body
+def model_file(args: argparse.Namespace, data: Problem, trained: Trained) -> tuple[tn.Module, dict[str, Any]]:
+    """The model to save (Softmax appended when asked for) and the metadata predict and export read."""
+    classification = args.task == "classification"
+    output = args.output or ("softmax" if classification else "linear")
+    model = with_output(trained.body, tn.Softmax()) if output == "softmax" else trained.body
     metadata = {
         "task": args.task,
         "dataset": data.name,
         "target_name": data.target.name,
         "target_names": list(data.target_names) if data.target_names is not None else None,
-        "features": encoder.state(),
+        "features": trained.encoder.state(),
         "outputs": "probabilities" if output == "softmax" else ("logits" if classification else "values"),
-        "y_scaler": y_scaler.get_state() if y_scaler is not None else None,
+        "y_scaler": trained.y_scaler.get_state() if trained.y_scaler is not None else None,
     }
+    return model, metadata
+
+
+def test_report(
+    args: argparse.Namespace, data: Problem, trained: Trained, train: Array, test: Array, say: Any
+) -> tuple[dict[str, Any], Array]:
+    """Print and return the test metrics; also the predictions (class indices or original units)."""
+    predicted = trained.outputs(data, test, np.dtype(args.dtype))
+    y_test = data.y[test]
+    if args.task == "classification":
+        results = report.classification(y_test, predicted, list(data.target_names or []), say)
+        note = report.chance_note(
+            trained.history.loss[-1], results["accuracy"], data.y[train], len(data.target_names or ())
+        )
+        if note:
+            say("\n" + note)
+    else:
+        results = report.regression(y_test, predicted, say)
+    return results, predicted
+
+
+def describe_data(
+    args: argparse.Namespace, data: Problem, encoder: TableEncoder, n_train: int, n_test: int
+) -> str:
+    described = f"{n_train} train / {n_test} test samples, {len(encoder.features)} features"
+    if encoder.text:
+        described += f": {len(encoder.numeric)} numeric, {len(encoder.text)} text"
+    missing = sum(int(data.table.column(f).missing[data.rows].sum()) for f in encoder.features)
+    if missing:
+        described += f"; {missing} missing values " + ("imputed" if args.missing == "impute" else "")
+    if data.dropped:
+        described += f"; {data.dropped} rows left out (a missing target or value)"
+    return f"tinynet {tn.__version__}: {args.task} on {data.name} ({described})"
+
+
+def check_output(args: argparse.Namespace) -> None:
+    if (args.output or "softmax") == "softmax" and args.output and args.task != "classification":
+        raise CLIError("--output softmax needs --task classification; regression uses --output linear")
+
+
+def run_train(args: argparse.Namespace, out: Any) -> int:
+    def say(*parts: object) -> None:
+        if not args.quiet:
+            print(*parts, file=out)
+
+    check_output(args)
+    classification = args.task == "classification"
+    paths = output_paths(args, classification)
+    data = problem(args)
+    wanted = wanted_columns(args, data)
+    train, test = split_indices(
+        len(data.rows), data.y, args.test_size, rng=args.seed, stratify=classification
+    )
+    preview = TableEncoder(data.numeric, data.text, args.categorical).fit(data.table, data.rows[train])
+    n_out = len(data.target_names or ()) if classification else 1
+    categories = [] if args.categorical == "onehot" else preview.cardinalities()
+    build = builder(args, categories)
+    check_size(args, build, preview.width, n_out, categories)
+    say(describe_data(args, data, preview, len(train), len(test)))
+    say(describe_model(args, data, preview, n_out, build.num_parameters(preview.width, n_out, categories)))
+    # --show_loss prints a plain line per epoch; otherwise one live line, on a terminal only
+    progress = tn.Progress(args.epochs, out, live=not args.show_loss, announce_end=False)
+    show_progress = not args.quiet and (args.show_loss or progress.live)
+    trained = train_rows(args, data, train, [progress] if show_progress else [])
+    say(
+        f"trained {trained.history.epochs} epochs in {trained.seconds:.2f}s: "
+        f"{ending(trained.history, args.epochs)}"
+    )
+
+    for path in paths.values():
+        prepare_folder(path, "--save" if path == args.save else "--output_dir")
+    results, predicted = test_report(args, data, trained, train, test, say)
+    model, metadata = model_file(args, data, trained)
     tn.save(model, paths["model"], metadata=metadata)
     write_json(paths["metrics"], results)
-    write_json(paths["history"], history.to_dict())
+    write_json(paths["history"], trained.history.to_dict())
     write_json(
         paths["config"],
         {
@@ -259,8 +314,10 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
         },
     )
     written = [paths["metrics"], paths["history"], paths["config"], paths["model"]]
-    raw_test = data.table, data.rows[test_rows]
-    written += write_plots(args, data, history, results, raw_test, wanted, y_plot, p_plot, paths, say)
+    raw_test = data.table, data.rows[test]
+    written += write_plots(
+        args, data, trained.history, results, raw_test, wanted, data.y[test], predicted, paths, say
+    )
     say("\nwrote " + ", ".join(written))
     return 0
 
