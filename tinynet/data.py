@@ -131,6 +131,38 @@ def split_indices(
     return train, test
 
 
+def fold_indices(
+    n: int, k: int, y: Any = None, *, rng: RngLike = 42, stratify: bool = False
+) -> list[tuple[Array, Array]]:
+    """``k`` cross-validation folds of ``n`` rows: a list of ``(train, held_out)`` index arrays.
+
+    Every row is held out exactly once; fold sizes differ by at most one. With ``stratify=True``
+    (``y`` 1-D class labels) each class is shuffled and dealt round-robin over the folds, so each
+    fold keeps the class shares (like scikit-learn's ``StratifiedKFold(shuffle=True)``; the exact
+    assignment differs). The same ``rng`` seed gives the same folds.
+    """
+    k = check_int(k, "k", minimum=2)
+    n = check_int(n, "n", minimum=1)
+    if k > n:
+        raise ValueError(f"k={k} folds need at least {k} rows, got n={n}")
+    generator = as_generator(rng)
+    if stratify:
+        labels = np.asarray(y)
+        if labels.shape != (n,):
+            raise ValueError(
+                f"stratify=True needs y of shape ({n},) (class labels), got shape {labels.shape}"
+            )
+        order = np.concatenate(
+            [generator.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+        )
+        fold_of = np.empty(n, dtype=np.int64)
+        fold_of[order] = np.arange(n) % k  # dealing class after class keeps every fold's share
+    else:
+        fold_of = np.empty(n, dtype=np.int64)
+        fold_of[generator.permutation(n)] = np.arange(n) % k
+    return [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)) for f in range(k)]
+
+
 class StandardScaler:
     """Standardize features: z = (x - mean) / std, statistics from ``fit`` (population std, ddof=0).
 

@@ -97,6 +97,44 @@ def plot_confusion_matrix(
     return _save(figure, path)
 
 
+def plot_search(
+    labels: Sequence[str],
+    scores: Array,
+    path: str | os.PathLike[str],
+    metric: str = "score",
+    higher_is_better: bool = True,
+    title: str = "Search",
+    top: int = 30,
+) -> str:
+    """Cross-validation scores of a search: a row per candidate, best at the top.
+
+    ``scores`` has shape (candidates, folds); each row shows every fold's score as a dot and the
+    mean with a bar of one standard deviation, so a candidate good on average but unstable shows.
+    At most ``top`` candidates are drawn; diverged ones (NaN) are left out.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    means = scores.mean(axis=1)
+    kept = np.flatnonzero(~np.isnan(means))
+    order = kept[np.argsort(-means[kept] if higher_is_better else means[kept], kind="stable")][:top]
+    figure = _figure(7.2, 1.6 + 0.32 * max(len(order), 1))
+    ax = figure.add_subplot()
+    positions = np.arange(len(order))[::-1]
+    for position, c in zip(positions, order, strict=True):
+        ax.plot(scores[c], np.full(scores.shape[1], position), "o", color="tab:blue", alpha=0.4, markersize=4)
+    stds = scores.std(axis=1)
+    ax.errorbar(means[order], positions, xerr=stds[order], fmt="D", color="black", markersize=5, capsize=3)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_yticks(positions, labels=[labels[c] for c in order], fontsize=8)
+    if len(order):
+        low, high = np.nanmin(scores[order]), np.nanmax(scores[order])
+        pad = 0.05 * (high - low) or 0.05 * abs(high) or 0.05
+        ax.set_xlim(low - pad, high + pad)
+    better = "higher is better" if higher_is_better else "lower is better"
+    ax.set_xlabel(f"{metric}: each fold (dots), mean \u00b1 std (diamond); {better}")
+    ax.set_title(title)
+    return _save(figure, path)
+
+
 def plot_predictions(
     y_true: Array,
     y_pred: Array,

@@ -1,4 +1,5 @@
-"""The ``tinynet`` command: ``train``, ``summary``, ``predict``, ``evaluate`` and ``gradcheck``.
+"""The ``tinynet`` command: ``train``, ``search``, ``summary``, ``predict``, ``evaluate``, ``gradcheck``,
+``bench`` and ``export``.
 
 ``tinynet train`` keeps every flag of the seed project (same long and short spellings, types,
 choices and defaults); dash spellings such as ``--learning-rate`` are aliases. Bad input ends with
@@ -20,12 +21,14 @@ import numpy as np
 
 import tinynet as tn
 from tinynet.cli.parser import CLIError, build_parser, parse
+from tinynet.cli.search import run_search
 from tinynet.cli.tools import run_bench, run_evaluate, run_export, run_gradcheck, run_predict, run_summary
 from tinynet.cli.train import run_train
 from tinynet.serialization import ModelFileError
 
 COMMANDS = {
     "train": run_train,
+    "search": run_search,
     "summary": run_summary,
     "predict": run_predict,
     "evaluate": run_evaluate,

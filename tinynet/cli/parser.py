@@ -30,6 +30,11 @@ OUTPUT_SETTINGS = (
     "show_loss",
     "traceback",
     "command",
+    "grid",
+    "cv",
+    "scoring",
+    "jobs",
+    "dask",
 )
 REQUIRED_FOR_TRAIN = (("task", "--task/-t"), ("dataset", "--dataset/-d"), ("layers", "--layers/-l"))
 
@@ -44,12 +49,14 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.flag_names: list[str] = []
         self.dests: set[str] = set()
+        self.actions: dict[str, argparse.Action] = {}  # by every spelling of its flags
         self.commands: dict[str, Parser] = {}
         super().__init__(*args, **kwargs)
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
         action = super().add_argument(*args, **kwargs)
         self.flag_names += action.option_strings
+        self.actions.update(dict.fromkeys(action.option_strings, action))
         self.dests.add(action.dest)
         return action
 
@@ -96,6 +103,10 @@ def fraction(text: str) -> float:
             lambda: check_float(value, "value", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
         )
     )
+
+
+def at_least_two(text: str) -> int:
+    return int(_checked(lambda: check_int(_number(text, int), "value", minimum=2)))
 
 
 def dropout_rate(text: str) -> float:
@@ -286,6 +297,45 @@ def build_parser() -> Parser:
     )
     add_common_flags(train)
 
+    search = commands.add_parser(
+        "search", help="cross-validated grid search over train settings, locally or on a Dask cluster"
+    )
+    parser.commands["search"] = search
+    search.add_argument(*flag("--task", "-t"), choices=["classification", "regression"], help="(required)")
+    add_data_flags(search, required=True)
+    add_model_flags(search)
+    add_training_flags(search)
+    search.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2",
+        help="a train setting and the values to try, e.g. --grid learning_rate=0.01,0.1; for --layers "
+        "separate candidates with ';': --grid layers='16 8;32'. Repeat for more settings",
+    )
+    search.add_argument(
+        "--cv", type=at_least_two, default=5, help="cross-validation folds (stratified for classification)"
+    )
+    search.add_argument(
+        "--scoring",
+        choices=["accuracy", "f1", "r2", "mse", "mae", "rmse"],
+        default=None,
+        help="what ranks the candidates (default: accuracy, or r2 for regression)",
+    )
+    search.add_argument(
+        *flag("--jobs", "-j"), type=positive_int, default=1, help="local worker processes (default: 1)"
+    )
+    search.add_argument(
+        "--dask", metavar="ADDRESS", help="run on this Dask scheduler, e.g. tcp://10.0.0.5:8786"
+    )
+    search.add_argument(*flag("--extension_name", "-en"), default="", help="suffix of the output file names")
+    search.add_argument(*flag("--output_dir"), default="runs", help="where output files go (default: runs/)")
+    search.add_argument(
+        *flag("--save"), default=None, help="best model file (default: OUTPUT_DIR/best_model<ext>.npz)"
+    )
+    search.add_argument(*flag("--quiet", "-q"), action="store_true", help="print only errors")
+    add_common_flags(search)
+
     summary = commands.add_parser("summary", help="layers, output shapes and parameter counts")
     parser.commands["summary"] = summary
     add_model_flags(summary)
@@ -404,6 +454,10 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
                 f"train needs {', '.join(missing)} (or --config FILE from an earlier run) "
                 "(see 'tinynet train --help')"
             )
+    if args.command == "search":
+        missing = [flag_name for dest, flag_name in REQUIRED_FOR_TRAIN[:2] if getattr(args, dest) is None]
+        if missing:
+            raise CLIError(f"search needs {', '.join(missing)} (see 'tinynet search --help')")
     return args
 
 

@@ -1,0 +1,68 @@
+"""Searches on a real Dask cluster (separate worker processes on 127.0.0.1) match serial runs exactly."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from support import require
+
+require("distributed")
+require("sklearn")
+joblib = require("joblib")
+from distributed import Client, LocalCluster  # noqa: E402
+from sklearn.datasets import make_classification  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from tinynet.cli import main  # noqa: E402
+from tinynet.sklearn import TinyNetClassifier  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """Two worker processes of one thread each, as on two small machines; no dashboard."""
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as local:
+        yield local
+
+
+def test_a_grid_search_on_the_cluster_gives_exactly_the_serial_scores(cluster: Any) -> None:
+    x, y = make_classification(n_samples=200, n_features=6, n_informative=4, n_classes=3, random_state=0)
+    grid = {"module__hidden": [(8,), (16,)], "learning_rate": [0.01, 0.05]}
+
+    def search() -> GridSearchCV:
+        return GridSearchCV(TinyNetClassifier(epochs=10, random_state=0), grid, cv=3)
+
+    with threadpool_limits(1):  # the workers run BLAS on one thread too (Dask sets that up)
+        serial = search().fit(x, y)
+    with Client(cluster) as client, joblib.parallel_config(backend="dask"):
+        workers = client.run(lambda: __import__("os").getpid())
+        remote = search().fit(x, y)
+    assert len(set(workers.values())) == 2, "two separate worker processes did the work"
+    scores = [f"split{k}_test_score" for k in range(3)] + ["mean_test_score", "rank_test_score"]
+    for key in scores:
+        np.testing.assert_array_equal(remote.cv_results_[key], serial.cv_results_[key], err_msg=key)
+    assert len(set(serial.cv_results_["mean_test_score"])) > 1, "the candidates really differ"
+    assert remote.best_params_ == serial.best_params_
+    np.testing.assert_array_equal(remote.predict_proba(x), serial.predict_proba(x))
+
+
+def test_tinynet_search_on_the_cluster_writes_the_serial_table(cluster: Any, tmp_path: Path) -> None:
+    argv = ["search", "-t", "classification", "-d", "penguins", "-l", "8", "-e", "10", "--cv", "3"]
+    argv += ["--grid", "lr=0.01,0.1", "--grid", "categorical=embedding,onehot", "-q"]
+    tables = []
+    for where in ([], ["--dask", cluster.scheduler_address]):
+        folder = tmp_path / ("dask" if where else "serial")
+        assert main([*argv, *where, "--output_dir", str(folder)], out=io.StringIO()) == 0
+        with open(folder / "search.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        tables.append([{k: v for k, v in row.items() if k != "mean_fit_seconds"} for row in rows])
+    assert tables[0] == tables[1]
+    assert len(tables[0]) == 4 and len({r["mean_accuracy"] for r in tables[0]}) > 1

@@ -1,0 +1,575 @@
+"""``tinynet search``: a cross-validated grid search over ``train`` settings.
+
+The run splits off the test rows exactly as ``tinynet train`` does (same ``--seed`` and
+``--test_size``), scores every candidate of the grid by K-fold cross-validation on the training
+rows, retrains the best candidate on all training rows and reports its test metrics. Each fold is
+one task, ``train_rows`` of ``tinynet train`` on a single BLAS thread, so a task computes the same
+numbers wherever it runs: serially, in ``--jobs`` local processes, or on a ``--dask`` cluster.
+
+Files written (with ``--extension_name`` before the extension): ``search.csv`` (a row per
+candidate), ``search.json`` (the same and the run's settings), ``search.png``, the best model and
+``best_config.json``, which ``tinynet train --config`` turns back into that very model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import importlib
+import io
+import itertools
+import math
+import multiprocessing
+import os
+import platform
+import re
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import tinynet as tn
+from tinynet import metrics
+from tinynet._checks import Array
+from tinynet._io import atomic_write_bytes
+from tinynet.cli.data import Problem, problem
+from tinynet.cli.parser import OUTPUT_SETTINGS, CLIError, Parser, build_parser, run_settings
+from tinynet.cli.train import (
+    builder,
+    check_output,
+    check_size,
+    describe_data,
+    model_file,
+    prepare_folder,
+    suffix,
+    test_report,
+    train_rows,
+    write_json,
+)
+from tinynet.data import fold_indices, split_indices
+from tinynet.tabular import TableEncoder
+
+MAX_CANDIDATES = 10_000
+# settings a grid may vary: what the network is and how it trains, not which rows it sees
+NOT_IN_GRID = {"task", "dataset", "target", "delimiter", "features", "drop", "missing", "test_size", "seed"}
+HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "r2": True, "mse": False, "mae": False, "rmse": False}
+SHOWN = 10  # rows of the printed table
+DASK_ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx)://)?([\w.-]+|\[[0-9a-fA-F:.]+\]):\d{1,5}")
+
+
+# -- the grid ---------------------------------------------------------------------------------------
+@dataclass
+class Grid:
+    """The settings varied (argparse destinations), each with its values as typed and as parsed."""
+
+    names: list[str] = field(default_factory=list)
+    texts: list[list[str]] = field(default_factory=list)
+    values: list[list[Any]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return math.prod(len(v) for v in self.values)
+
+    def candidates(self) -> list[dict[str, Any]]:
+        """Every combination, the last setting varying fastest (as ``itertools.product``)."""
+        return [dict(zip(self.names, combo, strict=True)) for combo in itertools.product(*self.values)]
+
+    def labels(self) -> list[dict[str, str]]:
+        return [dict(zip(self.names, combo, strict=True)) for combo in itertools.product(*self.texts)]
+
+
+def _convert(action: argparse.Action, token: str, item: str) -> Any:
+    try:
+        value = action.type(token) if callable(action.type) else token
+    except argparse.ArgumentTypeError as error:
+        raise CLIError(f"--grid {item}: {token!r}: {error}") from None
+    if action.choices is not None and value not in action.choices:
+        raise CLIError(f"--grid {item}: {token!r} is not one of {', '.join(map(str, action.choices))}")
+    return value
+
+
+def parse_grid(parser: Parser, items: list[str]) -> Grid:
+    """``NAME=V1,V2,...`` items as a Grid; each value is checked like the flag it stands for.
+
+    NAME is a flag without its dashes (``learning_rate``, ``learning-rate`` and ``lr`` are one). For a
+    flag taking several numbers (``layers``) candidates are separated by ``;`` and numbers by spaces
+    (``layers=16 8;32``); without a ``;`` a comma separates candidates (``layers=16,32``).
+    """
+    spellings = {name.lstrip("-").replace("-", "_"): action for name, action in parser.actions.items()}
+    grid = Grid()
+    for item in items:
+        name, equals, listed = item.partition("=")
+        key = name.strip().lstrip("-").replace("-", "_")
+        action = spellings.get(key)
+        allowed = sorted(
+            {a.dest for a in spellings.values() if a.dest in parser.dests and _griddable(a)} - NOT_IN_GRID
+        )
+        if not equals or not listed.strip():
+            raise CLIError(f"--grid {item!r}: expected NAME=V1,V2,... such as learning_rate=0.01,0.1")
+        if action is None or not _griddable(action) or action.dest in NOT_IN_GRID:
+            raise CLIError(
+                f"--grid {item}: {name!r} is not a setting a search can vary; choose from {allowed}"
+            )
+        if action.dest in grid.names:
+            raise CLIError(f"--grid {item}: {action.dest} is already in the grid; list all its values once")
+        several = action.nargs in ("+", "*")
+        texts = [t.strip() for t in listed.split(";" if several and ";" in listed else ",")]
+        if any(not t for t in texts):
+            raise CLIError(f"--grid {item}: an empty value; separate values with ','")
+        values = []
+        for text in texts:
+            tokens = text.replace(",", " ").split() if several else [text]
+            converted = [_convert(action, token, item) for token in tokens]
+            values.append(converted if several else converted[0])
+        if len(set(map(repr, values))) != len(values):
+            raise CLIError(f"--grid {item}: a value is listed twice")
+        grid.names.append(action.dest)
+        grid.texts.append([" ".join(t.replace(",", " ").split()) for t in texts])
+        grid.values.append(values)
+    if len(grid) > MAX_CANDIDATES:
+        raise CLIError(f"--grid: {len(grid):,} candidates; at most {MAX_CANDIDATES:,}, use fewer values")
+    return grid
+
+
+def _griddable(action: argparse.Action) -> bool:
+    return bool(action.option_strings) and action.nargs != 0 and action.dest not in OUTPUT_SETTINGS
+
+
+# -- one task: train on some folds, score the held-out one -------------------------------------------
+@dataclass(frozen=True)
+class Task:
+    candidate: int
+    fold: int
+    args: argparse.Namespace
+    train: Array  # indices into the problem's rows
+    held_out: Array
+
+
+@dataclass(frozen=True)
+class Outcome:
+    score: float  # NaN when training diverged
+    seconds: float
+    epochs: int
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """Limit BLAS to one thread (threadpoolctl, installed with scikit-learn) so that a task's
+    sums run in one order wherever it runs; without threadpoolctl, BLAS keeps its threads."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    limits: contextlib.AbstractContextManager[Any] = threadpool_limits(limits=1)
+    return limits
+
+
+def score_fold(data: Problem, task: Task, scoring: str) -> Outcome:
+    """Train ``task.args``'s network on ``task.train`` and score it on ``task.held_out``."""
+    start = time.perf_counter()
+    with one_blas_thread():
+        try:
+            trained = train_rows(task.args, data, task.train)
+        except tn.TrainingDivergedError as error:
+            return Outcome(math.nan, time.perf_counter() - start, error.epoch or 0)
+        predicted = trained.outputs(data, task.held_out, np.dtype(task.args.dtype))
+    score = metrics.METRICS[scoring](data.y[task.held_out], predicted)
+    return Outcome(float(score), time.perf_counter() - start, trained.history.epochs)
+
+
+_WORKER_DATA: list[Problem] = []  # the problem a --jobs worker process received once, at start
+
+
+def _start_worker(data: Problem) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _WORKER_DATA[:] = [data]
+
+
+def _worker_task(task: Task, scoring: str) -> Outcome:
+    return score_fold(_WORKER_DATA[0], task, scoring)
+
+
+Done = Callable[[Task, Outcome], None]
+
+
+def run_serially(data: Problem, tasks: list[Task], scoring: str, done: Done) -> None:
+    for task in tasks:
+        done(task, score_fold(data, task, scoring))
+
+
+def run_in_processes(data: Problem, tasks: list[Task], scoring: str, done: Done, jobs: int) -> None:
+    """``jobs`` fresh (spawned) processes; each receives the table once, then one task at a time."""
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(min(jobs, len(tasks)), context, initializer=_start_worker, initargs=(data,))
+    try:
+        pending = {pool.submit(_worker_task, task, scoring): task for task in tasks}
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                done(pending.pop(future), future.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_on_dask(data: Problem, tasks: list[Task], scoring: str, done: Done, address: str) -> None:
+    """Tasks on the Dask cluster at ``address``: the table is sent to every worker once."""
+    try:
+        distributed: Any = importlib.import_module("distributed")
+    except ImportError:
+        raise CLIError("--dask needs Dask: pip install 'tinynet[dask]'") from None
+    if not DASK_ADDRESS.fullmatch(address):
+        raise CLIError(
+            f"--dask {address!r}: expected a scheduler address such as tcp://10.0.0.5:8786 or 10.0.0.5:8786"
+        )
+    try:
+        client = distributed.Client(address, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise CLIError(f"--dask {address}: no Dask scheduler answered ({error})") from None
+    try:
+        shared = client.scatter(data, broadcast=True)
+        futures = {client.submit(score_fold, shared, task, scoring, pure=False): task for task in tasks}
+        for future in distributed.as_completed(futures, loop=client.loop):
+            try:
+                outcome = future.result()
+            except ModuleNotFoundError as error:
+                raise CLIError(
+                    f"--dask {address}: a worker cannot import {error.name!r}; "
+                    "install tinynet on every worker"
+                ) from None
+            done(futures[future], outcome)
+    finally:
+        client.close()
+
+
+# -- results ----------------------------------------------------------------------------------------
+@dataclass
+class Results:
+    """Fold scores and fit times per candidate, filled in as tasks finish (in any order)."""
+
+    scoring: str
+    folds: int
+    scores: Array  # (candidates, folds)
+    seconds: Array
+
+    @classmethod
+    def empty(cls, candidates: int, folds: int, scoring: str) -> Results:
+        return cls(scoring, folds, np.full((candidates, folds), np.nan), np.zeros((candidates, folds)))
+
+    @property
+    def higher_is_better(self) -> bool:
+        return HIGHER_IS_BETTER[self.scoring]
+
+    def means(self) -> Array:
+        """Mean score per candidate; NaN if a fold diverged."""
+        means: Array = self.scores.mean(axis=1)
+        return means
+
+    def stds(self) -> Array:
+        stds: Array = self.scores.std(axis=1)
+        return stds
+
+    def ranks(self) -> Array:
+        """1 for the best mean; equal means share the smaller rank; diverged candidates come last."""
+        key = self.means() if self.higher_is_better else -self.means()
+        key = np.where(np.isnan(key), -np.inf, key)
+        return np.array([1 + int(np.sum(key > k)) for k in key], dtype=np.int64)
+
+    def best(self) -> int | None:
+        """The best candidate (the first of equals, as scikit-learn), None if every one diverged."""
+        means = self.means()
+        if np.all(np.isnan(means)):
+            return None
+        return int(np.flatnonzero(self.ranks() == 1)[0])
+
+
+class SearchProgress:
+    """Candidates done / total, elapsed time and the best mean score so far, on one line.
+
+    On a terminal the line is redrawn as candidates finish; otherwise it is printed at every tenth
+    of the search, so logs stay short.
+    """
+
+    def __init__(self, results: Results, stream: Any, enabled: bool) -> None:
+        self.results = results
+        self.stream = stream
+        self.enabled = enabled
+        self.live = enabled and bool(getattr(stream, "isatty", lambda: False)())
+        self.total = len(results.scores)
+        self.folds_done = np.zeros(self.total, dtype=np.int64)
+        self.start = time.perf_counter()
+        self.step = max(1, self.total // 10)
+
+    def __call__(self, task: Task, outcome: Outcome) -> None:
+        self.results.scores[task.candidate, task.fold] = outcome.score
+        self.results.seconds[task.candidate, task.fold] = outcome.seconds
+        self.folds_done[task.candidate] += 1
+        if not self.enabled or self.folds_done[task.candidate] < self.results.folds:
+            return
+        done = int(np.sum(self.folds_done == self.results.folds))
+        if self.live or done % self.step == 0 or done == self.total:
+            self.stream.write(
+                ("\r" if self.live else "") + self.line(done) + ("\x1b[K" if self.live else "\n")
+            )
+            self.stream.flush()
+
+    def line(self, done: int) -> str:
+        width = 20
+        filled = width * done // self.total
+        bar = "#" * filled + "." * (width - filled)
+        complete = self.folds_done == self.results.folds
+        means = np.where(complete, self.results.means(), np.nan)
+        finite = means[~np.isnan(means)]
+        if finite.size:
+            best = finite.max() if self.results.higher_is_better else finite.min()
+            best_text = f"best {self.results.scoring} {best:.4f}"
+        else:
+            best_text = "no candidate finished training" if done else ""
+        elapsed = time.perf_counter() - self.start
+        return f"search [{bar}] {done}/{self.total} candidates  {elapsed:.1f}s  {best_text}".rstrip()
+
+    def finish(self) -> None:
+        if self.live:
+            self.stream.write("\n")
+
+
+# -- the command ------------------------------------------------------------------------------------
+def output_paths(args: argparse.Namespace) -> dict[str, str]:
+    ext = suffix(args.extension_name)
+    names = {
+        "table": "search.csv",
+        "results": "search.json",
+        "plot": "search.png",
+        "config": "best_config.json",
+    }
+    paths = {}
+    for role, name in names.items():
+        stem, dot, extension = name.rpartition(".")
+        paths[role] = os.path.join(args.output_dir, f"{stem}{ext}{dot}{extension}")
+    paths["model"] = args.save or os.path.join(args.output_dir, f"best_model{ext}.npz")
+    seen: dict[str, str] = {}
+    for role, path in paths.items():
+        key = os.path.realpath(path)
+        if key in seen:
+            raise CLIError(
+                f"the {role} file and the {seen[key]} file would both be {path}; choose another --save"
+            )
+        seen[key] = role
+    return paths
+
+
+def candidate_args(args: argparse.Namespace, settings: dict[str, Any]) -> argparse.Namespace:
+    chosen = argparse.Namespace(**vars(args))
+    for name, value in settings.items():
+        setattr(chosen, name, value)
+    return chosen
+
+
+def check_candidates(
+    args: argparse.Namespace, grid: Grid, candidates: list[argparse.Namespace], data: Problem, train: Array
+) -> None:
+    """Refuse the whole search before any training if one candidate cannot be built."""
+    if args.layers is None and "layers" not in grid.names:
+        raise CLIError("search needs --layers/-l or --grid layers=... (see 'tinynet search --help')")
+    if args.jobs > 1 and args.dask:
+        raise CLIError("--jobs and --dask exclude each other: --dask runs on the cluster's workers")
+    scoring = args.scoring
+    if scoring in ("accuracy", "f1") and args.task != "classification":
+        raise CLIError(
+            f"--scoring {scoring} scores classifiers; for --task regression use r2, mse, mae or rmse"
+        )
+    if scoring in ("r2", "mse", "mae", "rmse") and args.task != "regression":
+        raise CLIError(f"--scoring {scoring} scores regressors; for --task classification use accuracy or f1")
+    if args.cv > len(train):
+        raise CLIError(f"--cv {args.cv}: more folds than the {len(train)} training rows")
+    preview = TableEncoder(data.numeric, data.text, args.categorical).fit(data.table, data.rows[train])
+    n_out = len(data.target_names or ()) if args.task == "classification" else 1
+    for chosen in candidates:
+        check_output(chosen)
+        categories = [] if chosen.categorical == "onehot" else preview.cardinalities()
+        check_size(chosen, builder(chosen, categories), preview.width, n_out, categories)
+
+
+def describe_grid(grid: Grid, args: argparse.Namespace, tasks: int) -> str:
+    if grid.names:
+        varied = " x ".join(
+            f"{name} {', '.join(texts)}" for name, texts in zip(grid.names, grid.texts, strict=True)
+        )
+    else:
+        varied = "the given settings only"
+    kind = "stratified " if args.task == "classification" else ""
+    where = f"on {args.dask}" if args.dask else (f"in {args.jobs} processes" if args.jobs > 1 else "serially")
+    folds = f"{args.cv}-fold {kind}cross-validation"
+    return f"grid: {varied} = {len(grid)} candidates; {folds} = {tasks} trainings, {where}"
+
+
+def table_rows(grid: Grid, results: Results) -> tuple[list[str], list[list[str]]]:
+    """search.csv: a row per candidate in grid order; full-precision scores, fit time last."""
+    name = results.scoring
+    header = ["candidate", "rank", *grid.names, f"mean_{name}", f"std_{name}"]
+    header += [f"fold{f + 1}_{name}" for f in range(results.folds)] + ["mean_fit_seconds"]
+    rows = []
+    for c, (labels, rank, mean, std) in enumerate(
+        zip(grid.labels(), results.ranks(), results.means(), results.stds(), strict=True)
+    ):
+        row = [str(c + 1), str(rank), *labels.values(), repr(float(mean)), repr(float(std))]
+        row += [repr(float(s)) for s in results.scores[c]] + [f"{results.seconds[c].mean():.4f}"]
+        rows.append(row)
+    return header, rows
+
+
+def print_table(grid: Grid, results: Results, say: Callable[..., None]) -> None:
+    order = np.argsort(results.ranks(), kind="stable")
+    head = ["rank", results.scoring, *grid.names, "fit time"]
+    lines = []
+    for c in order[:SHOWN]:
+        mean, std = results.means()[c], results.stds()[c]
+        score = "diverged" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}"
+        labels = grid.labels()[c]
+        lines.append([str(results.ranks()[c]), score, *labels.values(), f"{results.seconds[c].mean():.2f}s"])
+    widths = [max(len(r[j]) for r in [head, *lines]) for j in range(len(head))]
+    say("\n" + "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip())
+    for line in lines:
+        say("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+    if len(order) > SHOWN:
+        say(f"... {len(order) - SHOWN} more in search.csv")
+
+
+def describe(settings: dict[str, str]) -> str:
+    return " ".join(f"{name}={value}" for name, value in settings.items()) or "the given settings"
+
+
+def run_search(args: argparse.Namespace, out: Any) -> int:
+    def say(*parts: object) -> None:
+        if not args.quiet:
+            print(*parts, file=out)
+
+    parser = build_parser().commands["search"]
+    grid = parse_grid(parser, args.grid)
+    args.scoring = args.scoring or ("accuracy" if args.task == "classification" else "r2")
+    paths = output_paths(args)
+    classification = args.task == "classification"
+    data = problem(args)
+    train, test = split_indices(
+        len(data.rows), data.y, args.test_size, rng=args.seed, stratify=classification
+    )
+    candidates = [candidate_args(args, settings) for settings in grid.candidates()]
+    check_candidates(args, grid, candidates, data, train)
+    folds = fold_indices(len(train), args.cv, data.y[train], rng=args.seed, stratify=classification)
+    tasks = [
+        Task(c, f, chosen, train[fit_rows], train[held])
+        for c, chosen in enumerate(candidates)
+        for f, (fit_rows, held) in enumerate(folds)
+    ]
+    preview = TableEncoder(data.numeric, data.text, args.categorical).fit(data.table, data.rows[train])
+    say(describe_data(args, data, preview, len(train), len(test)))
+    say(describe_grid(grid, args, len(tasks)))
+
+    results = Results.empty(len(candidates), args.cv, args.scoring)
+    progress = SearchProgress(results, out, enabled=not args.quiet)
+    start = time.perf_counter()
+    if args.dask:
+        run_on_dask(data, tasks, args.scoring, progress, args.dask)
+    elif args.jobs > 1:
+        run_in_processes(data, tasks, args.scoring, progress, args.jobs)
+    else:
+        run_serially(data, tasks, args.scoring, progress)
+    progress.finish()
+    seconds = time.perf_counter() - start
+    print_table(grid, results, say)
+
+    best = results.best()
+    for path in paths.values():
+        prepare_folder(path, "--save" if path == args.save else "--output_dir")
+    header, rows = table_rows(grid, results)
+    _write_csv(paths["table"], header, rows)
+    record = {
+        "tinynet": tn.__version__,
+        "scoring": args.scoring,
+        "higher_is_better": results.higher_is_better,
+        "folds": args.cv,
+        "seconds": round(seconds, 3),
+        "grid": dict(zip(grid.names, grid.texts, strict=True)),
+        "settings": run_settings(args),
+        "candidates": [dict(zip(header, row, strict=True)) for row in rows],
+        "best": None,
+    }
+    written = [paths["table"], paths["results"]]
+    if best is None:
+        write_json(paths["results"], record)
+        say("\nwrote " + ", ".join(written))
+        raise tn.TrainingDivergedError(
+            "every candidate diverged in cross-validation; lower --learning_rate or add --clip 1.0"
+        )
+
+    chosen = candidates[best]
+    label = grid.labels()[best]
+    say(
+        f"\nbest: {describe(label)} ({args.scoring} {results.means()[best]:.4f} ± {results.stds()[best]:.4f})"
+    )
+    try:
+        with one_blas_thread():
+            trained = train_rows(chosen, data, train)
+    except tn.TrainingDivergedError as error:
+        write_json(paths["results"], record)
+        raise tn.TrainingDivergedError(
+            f"the best candidate ({describe(label)}) diverged when retrained on all training rows: "
+            f"{str(error).split('. Nothing was written')[0]}; wrote {', '.join(written)}",
+            epoch=error.epoch,
+            step=error.step,
+            history=error.history,
+        ) from None
+    say(
+        f"retrained on all {len(train)} training rows in {trained.seconds:.2f}s "
+        f"({trained.history.epochs} epochs)"
+    )
+    test_metrics, _ = test_report(chosen, data, trained, train, test, say)
+    model, metadata = model_file(chosen, data, trained)
+    tn.save(model, paths["model"], metadata=metadata)
+    settings = run_settings(chosen)
+    write_json(
+        paths["config"],
+        {
+            "tinynet": tn.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "command": "tinynet train --config " + paths["config"],
+            "settings": settings,
+        },
+    )
+    record["best"] = {"candidate": best + 1, "settings": label, "test": test_metrics}
+    write_json(paths["results"], record)
+    written += [paths["model"], paths["config"]]
+    written += _plot(grid, results, paths["plot"], f"{data.name}, {args.task}", say)
+    say("\nwrote " + ", ".join(written))
+    return 0
+
+
+def _write_csv(path: str, header: list[str], rows: list[list[str]]) -> None:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write_bytes(path, text.getvalue().encode("utf-8"))
+
+
+def _plot(grid: Grid, results: Results, path: str, title: str, say: Callable[..., None]) -> list[str]:
+    from tinynet import plot
+
+    labels = [describe(label) for label in grid.labels()]
+    try:
+        return [
+            plot.plot_search(
+                labels,
+                results.scores,
+                path,
+                metric=results.scoring,
+                higher_is_better=results.higher_is_better,
+                title=f"{title}: {results.folds}-fold cross-validation",
+            )
+        ]
+    except plot.PlotUnavailableError:
+        say(f"plot skipped: matplotlib is not installed ({plot.INSTALL_HINT} to enable it)")
+        return []
