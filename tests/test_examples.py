@@ -20,7 +20,7 @@ def run(name: str, *args: str) -> str:
 
 
 def test_every_example_has_a_test() -> None:
-    tested = {"iris.py", "diabetes.py", "custom_layer.py", "residual_mlp.py"}
+    tested = {"iris.py", "diabetes.py", "custom_layer.py", "residual_mlp.py", "two_inputs.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} <= tested
 
 
@@ -61,3 +61,16 @@ def test_residual_mlp_example_with_fewer_epochs() -> None:
 def test_examples_use_only_the_public_api(name: str) -> None:
     source = (EXAMPLES / name).read_text()
     assert "tinynet._" not in source and "from tinynet._" not in source
+
+
+def test_two_inputs_example_trains_saves_loads_and_draws_a_graph(tmp_path: Path) -> None:
+    out = run("two_inputs.py", str(tmp_path))
+    assert "penguins: 275 train / 69 test rows, 19 missing cells" in out
+    assert any(
+        line.startswith("concatenate") and line.endswith("relu, embedding") for line in out.splitlines()
+    )
+    accuracy = float(next(line for line in out.splitlines() if line.startswith("test accuracy")).split()[2])
+    assert accuracy >= 0.95
+    dot = (tmp_path / "penguins_graph.dot").read_text()
+    assert 'label="numbers: (batch, 5)"' in dot and 'label="categories: (batch, 2)"' in dot
+    assert (tmp_path / "penguins_graph.npz").exists()
