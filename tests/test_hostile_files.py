@@ -83,17 +83,32 @@ def model_file(path: Path, description: Any, state: dict[str, Any], raw_meta: by
 SMALL_STATE = {"0.weight": np.ones((4, 3)), "0.bias": np.zeros(3)}
 
 
-def peak_while(work: Callable[[], Any]) -> tuple[int, float]:
+def peak_while(work: Callable[[], Any]) -> tuple[int, int]:
+    """The peak of traced allocations while ``work`` runs, and how many bytes it decompressed."""
+    read, readinto = zipfile.ZipExtFile.read, zipfile.ZipExtFile.readinto
+    decompressed = [0]
+
+    def counted_read(self: Any, n: int = -1) -> bytes:
+        data = read(self, n)
+        decompressed[0] += len(data)
+        return data
+
+    def counted_readinto(self: Any, buffer: Any) -> int:
+        count = readinto(self, buffer)
+        decompressed[0] += count
+        return count
+
     tracemalloc.start()
     tracemalloc.reset_peak()
-    start = time.perf_counter()
     try:
-        work()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(zipfile.ZipExtFile, "read", counted_read)
+            patch.setattr(zipfile.ZipExtFile, "readinto", counted_readinto)
+            work()
     finally:
-        elapsed = time.perf_counter() - start
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    return peak, elapsed
+    return peak, decompressed[0]
 
 
 def deep(levels: int) -> bytes:
@@ -240,7 +255,7 @@ def test_hostile_model_files_raise_only_model_file_error(tmp_path: Path, build: 
 
 
 @pytest.mark.parametrize(("build", "match"), [pytest.param(b, m, id=n) for n, b, m in HOSTILE[:4]])
-def test_hostile_architectures_are_refused_in_bounded_memory_and_time(
+def test_hostile_architectures_are_refused_in_bounded_memory_without_decompressing(
     tmp_path: Path, build: Any, match: str
 ) -> None:
     path = build(tmp_path / "hostile.npz")
@@ -249,9 +264,9 @@ def test_hostile_architectures_are_refused_in_bounded_memory_and_time(
         with pytest.raises(tn.ModelFileError, match=match):
             tn.load(path)
 
-    peak, elapsed = peak_while(load)
+    peak, decompressed = peak_while(load)
     assert peak < 16 * MiB, f"refusing took {peak / MiB:.1f} MiB"
-    assert elapsed < 2.0
+    assert decompressed < MiB, f"refusing decompressed {decompressed / MiB:.1f} MiB"
 
 
 def test_a_compressed_bomb_under_another_name_is_never_decompressed(tmp_path: Path) -> None:
@@ -265,8 +280,8 @@ def test_a_compressed_bomb_under_another_name_is_never_decompressed(tmp_path: Pa
             for _ in range(256):
                 junk.write(bytes(MiB))
     assert path.stat().st_size < 2 * MiB
-    peak, elapsed = peak_while(lambda: tn.load(path))
-    assert peak < 4 * MiB and elapsed < 1.0
+    peak, decompressed = peak_while(lambda: tn.load(path))
+    assert peak < 4 * MiB and decompressed < 64 * 1024, "the junk member is never read"
 
 
 def test_a_state_member_of_the_wrong_shape_is_refused_before_its_data_is_read(tmp_path: Path) -> None:
@@ -288,8 +303,8 @@ def test_a_state_member_of_the_wrong_shape_is_refused_before_its_data_is_read(tm
         with pytest.raises(tn.ModelFileError, match=r"0\.weight: expected \(4, 3\), got \(4096, 4096\)"):
             tn.load(path)
 
-    peak, elapsed = peak_while(load)
-    assert peak < 8 * MiB and elapsed < 1.0
+    peak, decompressed = peak_while(load)
+    assert peak < 8 * MiB and decompressed < 64 * 1024, "the 128 MiB member is never read"
 
 
 def test_loading_an_honest_model_peaks_at_its_weights(tmp_path: Path) -> None:
@@ -395,4 +410,4 @@ def test_csv_and_model_readers_refuse_special_files_at_once(tmp_path: Path) -> N
     start = time.perf_counter()
     with pytest.raises(ValueError, match=r"is a FIFO \(named pipe\), expected a regular file"):
         tn.load_csv(fifo)
-    assert time.perf_counter() - start < 1.0, "no hang waiting for a writer"
+    assert time.perf_counter() - start < 10.0, "no hang waiting for a writer"

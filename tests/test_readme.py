@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
@@ -32,3 +34,32 @@ def test_thirty_second_example_prints_what_the_readme_says(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     promised = re.search(r"# (test accuracy [0-9.]+)", code.group(1))
     assert promised is not None and result.stdout.strip() == promised.group(1)
+
+
+def console_block(command: str) -> list[str]:
+    """The lines the README shows after ``$ command``, up to the end of the block or a ``...``."""
+    start = README.index(f"$ {command}\n") + len(command) + 3
+    lines = README[start : README.index("```", start)].rstrip("\n").split("\n")
+    return lines[: lines.index("...")] if "..." in lines else lines
+
+
+def without_times(lines: list[str]) -> list[str]:
+    return [re.sub(r"in \d+\.\d+s", "in <time>", line) for line in lines]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "tinynet train -t classification -d iris -l 16 8",
+        "tinynet train -t classification -d penguins -l 16",
+    ],
+)
+def test_console_output_shown_in_the_readme_is_real(tmp_path: Path, command: str) -> None:
+    tinynet = Path(sys.executable).parent / "tinynet"
+    result = subprocess.run(
+        [str(tinynet), *command.split()[1:]], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    shown = console_block(command)
+    assert len(shown) > 5
+    assert without_times(result.stdout.rstrip("\n").split("\n")[: len(shown)]) == without_times(shown)

@@ -119,6 +119,10 @@ def test_ranks_share_ties_put_diverged_last_and_follow_the_direction_of_the_metr
     errors = Results("mse", 2, scores, np.zeros_like(scores))
     assert errors.ranks().tolist() == [1, 3, 4, 1] and errors.best() == 0, "the first of equals wins"
     assert Results("r2", 2, np.full((2, 2), np.nan), np.zeros((2, 2))).best() is None
+    folds = np.array([[1.0, 1.0, 1.0, 0.9818181818181818, 1.0]])  # seen in a penguins search
+    shuffled = Results("accuracy", 5, np.vstack([folds, np.roll(folds, 1)]), np.zeros((2, 5)))
+    assert shuffled.means()[0] != shuffled.means()[1], "the same scores summed in another order"
+    assert shuffled.ranks().tolist() == [1, 1], "still share the first rank"
 
 
 # -- the command --------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ LAYERS: list[list[str]] = [
     ["datasets", "callbacks"],
     ["train", "serialization", "tabular"],
     ["cases", "gradcheck", "bench", "plot", "export"],
-    ["sklearn", "search"],
+    ["sklearn"],
     ["__init__"],
     ["cli"],
     ["__main__"],

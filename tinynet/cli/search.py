@@ -272,8 +272,10 @@ class Results:
         return stds
 
     def ranks(self) -> Array:
-        """1 for the best mean; equal means share the smaller rank; diverged candidates come last."""
-        key = self.means() if self.higher_is_better else -self.means()
+        """1 for the best mean; means equal to 10 decimals share the smaller rank (the same fold
+        scores summed in another order differ in the last bit); diverged candidates come last."""
+        means = np.round(self.means(), 10)
+        key = means if self.higher_is_better else -means
         key = np.where(np.isnan(key), -np.inf, key)
         return np.array([1 + int(np.sum(key > k)) for k in key], dtype=np.int64)
 
