@@ -262,6 +262,13 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_output_flags(parser: argparse.ArgumentParser, save_help: str) -> None:
+    parser.add_argument(*flag("--extension_name", "-en"), default="", help="suffix of the output file names")
+    parser.add_argument(*flag("--output_dir"), default="runs", help="where output files go (default: runs/)")
+    parser.add_argument(*flag("--save"), default=None, help=save_help)
+    parser.add_argument(*flag("--quiet", "-q"), action="store_true", help="print only errors")
+
+
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--traceback", action="store_true", help="show the Python traceback of an internal error"
@@ -280,7 +287,7 @@ def build_parser() -> Parser:
     add_data_flags(train, required=True)
     add_model_flags(train)
     add_training_flags(train)
-    train.add_argument(*flag("--extension_name", "-en"), default="", help="suffix of the output file names")
+    add_output_flags(train, "model file (default: OUTPUT_DIR/model<ext>.npz)")
     train.add_argument(
         *flag("--wanted_features", "-wf"),
         nargs="+",
@@ -289,9 +296,6 @@ def build_parser() -> Parser:
         help="feature columns (names or indices) to plot against the target",
     )
     train.add_argument(*flag("--show_loss"), action="store_true", help="print the loss every epoch")
-    train.add_argument(*flag("--output_dir"), default="runs", help="where output files go (default: runs/)")
-    train.add_argument(*flag("--save"), default=None, help="model file (default: OUTPUT_DIR/model<ext>.npz)")
-    train.add_argument(*flag("--quiet", "-q"), action="store_true", help="print only errors")
     train.add_argument(
         *flag("--config"), default=None, help="take the settings of a run from its config.json"
     )
@@ -328,12 +332,7 @@ def build_parser() -> Parser:
     search.add_argument(
         "--dask", metavar="ADDRESS", help="run on this Dask scheduler, e.g. tcp://10.0.0.5:8786"
     )
-    search.add_argument(*flag("--extension_name", "-en"), default="", help="suffix of the output file names")
-    search.add_argument(*flag("--output_dir"), default="runs", help="where output files go (default: runs/)")
-    search.add_argument(
-        *flag("--save"), default=None, help="best model file (default: OUTPUT_DIR/best_model<ext>.npz)"
-    )
-    search.add_argument(*flag("--quiet", "-q"), action="store_true", help="print only errors")
+    add_output_flags(search, "best model file (default: OUTPUT_DIR/best_model<ext>.npz)")
     add_common_flags(search)
 
     summary = commands.add_parser("summary", help="layers, output shapes and parameter counts")

@@ -21,8 +21,6 @@ import io
 import itertools
 import math
 import multiprocessing
-import os
-import platform
 import re
 import signal
 import time
@@ -45,10 +43,11 @@ from tinynet.cli.train import (
     check_size,
     describe_data,
     model_file,
+    named_outputs,
     prepare_folder,
-    suffix,
     test_report,
     train_rows,
+    write_config,
     write_json,
 )
 from tinynet.data import fold_indices, split_indices
@@ -339,27 +338,13 @@ class SearchProgress:
 
 # -- the command ------------------------------------------------------------------------------------
 def output_paths(args: argparse.Namespace) -> dict[str, str]:
-    ext = suffix(args.extension_name)
     names = {
         "table": "search.csv",
         "results": "search.json",
         "plot": "search.png",
         "config": "best_config.json",
     }
-    paths = {}
-    for role, name in names.items():
-        stem, dot, extension = name.rpartition(".")
-        paths[role] = os.path.join(args.output_dir, f"{stem}{ext}{dot}{extension}")
-    paths["model"] = args.save or os.path.join(args.output_dir, f"best_model{ext}.npz")
-    seen: dict[str, str] = {}
-    for role, path in paths.items():
-        key = os.path.realpath(path)
-        if key in seen:
-            raise CLIError(
-                f"the {role} file and the {seen[key]} file would both be {path}; choose another --save"
-            )
-        seen[key] = role
-    return paths
+    return named_outputs(args, names, "best_model")
 
 
 def candidate_args(args: argparse.Namespace, settings: dict[str, Any]) -> argparse.Namespace:
@@ -530,17 +515,7 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
     test_metrics, _ = test_report(chosen, data, trained, train, test, say)
     model, metadata = model_file(chosen, data, trained)
     tn.save(model, paths["model"], metadata=metadata)
-    settings = run_settings(chosen)
-    write_json(
-        paths["config"],
-        {
-            "tinynet": tn.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-            "command": "tinynet train --config " + paths["config"],
-            "settings": settings,
-        },
-    )
+    write_config(paths["config"], chosen)
     record["best"] = {"candidate": best + 1, "settings": label, "test": test_metrics}
     write_json(paths["results"], record)
     written += [paths["model"], paths["config"]]

@@ -55,8 +55,6 @@ def suffix(extension: str) -> str:
 
 def output_paths(args: argparse.Namespace, classification: bool) -> dict[str, str]:
     """Every file a run writes, by role; no two may be the same file."""
-    ext = suffix(args.extension_name)
-    folder = args.output_dir
     names = {
         "metrics": "metrics.json",
         "history": "history.json",
@@ -68,8 +66,18 @@ def output_paths(args: argparse.Namespace, classification: bool) -> dict[str, st
     )
     if args.wanted_features:
         names["feature plot"] = "features.png"
-    paths = {role: os.path.join(folder, _with_suffix(name, ext)) for role, name in names.items()}
-    paths["model"] = args.save or os.path.join(folder, f"model{ext}.npz")
+    return named_outputs(args, names, "model")
+
+
+def named_outputs(args: argparse.Namespace, names: dict[str, str], model: str) -> dict[str, str]:
+    """``names`` by role as paths in ``--output_dir`` with the suffix, and ``--save`` (default: the
+    folder's ``model<ext>.npz``) as ``"model"``; no two may be the same file."""
+    ext = suffix(args.extension_name)
+    paths = {}
+    for role, name in names.items():
+        stem, dot, extension = name.rpartition(".")
+        paths[role] = os.path.join(args.output_dir, f"{stem}{ext}{dot}{extension}")
+    paths["model"] = args.save or os.path.join(args.output_dir, f"{model}{ext}.npz")
     seen: dict[str, str] = {}
     for role, path in paths.items():
         key = os.path.realpath(path)
@@ -79,11 +87,6 @@ def output_paths(args: argparse.Namespace, classification: bool) -> dict[str, st
             )
         seen[key] = role
     return paths
-
-
-def _with_suffix(name: str, ext: str) -> str:
-    stem, dot, extension = name.rpartition(".")
-    return f"{stem}{ext}{dot}{extension}"
 
 
 def prepare_folder(path: str, flag: str) -> None:
@@ -98,6 +101,20 @@ def prepare_folder(path: str, flag: str) -> None:
 
 def write_json(path: str, data: Any) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+
+
+def write_config(path: str, args: argparse.Namespace) -> None:
+    """config.json: the run's settings and versions; ``tinynet train --config`` repeats the run."""
+    write_json(
+        path,
+        {
+            "tinynet": tn.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "command": "tinynet train --config " + path,
+            "settings": run_settings(args),
+        },
+    )
 
 
 # -- the run ----------------------------------------------------------------------------------------
@@ -303,16 +320,7 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
     tn.save(model, paths["model"], metadata=metadata)
     write_json(paths["metrics"], results)
     write_json(paths["history"], trained.history.to_dict())
-    write_json(
-        paths["config"],
-        {
-            "tinynet": tn.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-            "command": "tinynet train --config " + paths["config"],
-            "settings": run_settings(args),
-        },
-    )
+    write_config(paths["config"], args)
     written = [paths["metrics"], paths["history"], paths["config"], paths["model"]]
     raw_test = data.table, data.rows[test]
     written += write_plots(
