@@ -8,6 +8,8 @@ that same file (the class it belongs to lives there).
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,22 @@ def test_the_checks_catch_what_they_name() -> None:
     assert imported(ast.parse("if TYPE_CHECKING:\n    from tinynet.train import fit\n")) == []
     assert foreign_private_accesses(ast.parse("model._named_modules()\n")) == ["line 1: ._named_modules"]
     assert foreign_private_accesses(ast.parse("self._x = 1\nother._x\n")) == []
+
+
+def test_the_core_imports_no_optional_library_and_a_missing_extra_says_how_to_install_it() -> None:
+    script = """
+import sys
+import tinynet, tinynet.cli
+optional = ("sklearn", "distributed", "dask", "onnx", "matplotlib", "torch")
+heavy = sorted(m for m in optional if m in sys.modules)
+print("loaded:", heavy)
+sys.modules["sklearn"] = None  # as if scikit-learn were not installed
+try:
+    import tinynet.sklearn
+except ImportError as error:
+    print("error:", error)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "loaded: []" in result.stdout
+    assert "error: tinynet.sklearn needs scikit-learn >= 1.6: pip install 'tinynet[sklearn]'" in result.stdout

@@ -29,10 +29,16 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+except ImportError as error:  # pragma: no cover - exercised by a test that hides scikit-learn
+    raise ImportError(
+        f"tinynet.sklearn needs scikit-learn >= 1.6: pip install 'tinynet[sklearn]' ({error})"
+    ) from error
 
 from tinynet._checks import Array, as_float_dtype
 from tinynet.activations import softmax
