@@ -104,12 +104,10 @@ def parse_grid(parser: Parser, items: list[str]) -> Grid:
         name, equals, listed = item.partition("=")
         key = name.strip().lstrip("-").replace("-", "_")
         action = spellings.get(key)
-        allowed = sorted(
-            {a.dest for a in spellings.values() if a.dest in parser.dests and _griddable(a)} - NOT_IN_GRID
-        )
         if not equals or not listed.strip():
             raise CLIError(f"--grid {item!r}: expected NAME=V1,V2,... such as learning_rate=0.01,0.1")
         if action is None or not _griddable(action) or action.dest in NOT_IN_GRID:
+            allowed = sorted({a.dest for a in spellings.values() if _griddable(a)} - NOT_IN_GRID)
             raise CLIError(
                 f"--grid {item}: {name!r} is not a setting a search can vary; choose from {allowed}"
             )
@@ -152,7 +150,6 @@ class Task:
 class Outcome:
     score: float  # NaN when training diverged
     seconds: float
-    epochs: int
 
 
 def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
@@ -172,11 +169,11 @@ def score_fold(data: Problem, task: Task, scoring: str) -> Outcome:
     with one_blas_thread():
         try:
             trained = train_rows(task.args, data, task.train)
-        except tn.TrainingDivergedError as error:
-            return Outcome(math.nan, time.perf_counter() - start, error.epoch or 0)
+        except tn.TrainingDivergedError:
+            return Outcome(math.nan, time.perf_counter() - start)
         predicted = trained.outputs(data, task.held_out, np.dtype(task.args.dtype))
     score = metrics.METRICS[scoring](data.y[task.held_out], predicted)
-    return Outcome(float(score), time.perf_counter() - start, trained.history.epochs)
+    return Outcome(float(score), time.perf_counter() - start)
 
 
 _WORKER_DATA: list[Problem] = []  # the problem a --jobs worker process received once, at start
@@ -355,7 +352,12 @@ def candidate_args(args: argparse.Namespace, settings: dict[str, Any]) -> argpar
 
 
 def check_candidates(
-    args: argparse.Namespace, grid: Grid, candidates: list[argparse.Namespace], data: Problem, train: Array
+    args: argparse.Namespace,
+    grid: Grid,
+    candidates: list[argparse.Namespace],
+    data: Problem,
+    preview: TableEncoder,
+    n_train: int,
 ) -> None:
     """Refuse the whole search before any training if one candidate cannot be built."""
     if args.layers is None and "layers" not in grid.names:
@@ -369,9 +371,8 @@ def check_candidates(
         )
     if scoring in ("r2", "mse", "mae", "rmse") and args.task != "regression":
         raise CLIError(f"--scoring {scoring} scores regressors; for --task classification use accuracy or f1")
-    if args.cv > len(train):
-        raise CLIError(f"--cv {args.cv}: more folds than the {len(train)} training rows")
-    preview = TableEncoder(data.numeric, data.text, args.categorical).fit(data.table, data.rows[train])
+    if args.cv > n_train:
+        raise CLIError(f"--cv {args.cv}: more folds than the {n_train} training rows")
     n_out = len(data.target_names or ()) if args.task == "classification" else 1
     for chosen in candidates:
         check_output(chosen)
@@ -408,14 +409,13 @@ def table_rows(grid: Grid, results: Results) -> tuple[list[str], list[list[str]]
 
 
 def print_table(grid: Grid, results: Results, say: Callable[..., None]) -> None:
-    order = np.argsort(results.ranks(), kind="stable")
+    ranks, means, stds, labels = results.ranks(), results.means(), results.stds(), grid.labels()
+    order = np.argsort(ranks, kind="stable")
     head = ["rank", results.scoring, *grid.names, "fit time"]
     lines = []
     for c in order[:SHOWN]:
-        mean, std = results.means()[c], results.stds()[c]
-        score = "diverged" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}"
-        labels = grid.labels()[c]
-        lines.append([str(results.ranks()[c]), score, *labels.values(), f"{results.seconds[c].mean():.2f}s"])
+        score = "diverged" if math.isnan(means[c]) else f"{means[c]:.4f} ± {stds[c]:.4f}"
+        lines.append([str(ranks[c]), score, *labels[c].values(), f"{results.seconds[c].mean():.2f}s"])
     widths = [max(len(r[j]) for r in [head, *lines]) for j in range(len(head))]
     say("\n" + "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip())
     for line in lines:
@@ -443,14 +443,14 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
         len(data.rows), data.y, args.test_size, rng=args.seed, stratify=classification
     )
     candidates = [candidate_args(args, settings) for settings in grid.candidates()]
-    check_candidates(args, grid, candidates, data, train)
+    preview = TableEncoder(data.numeric, data.text, args.categorical).fit(data.table, data.rows[train])
+    check_candidates(args, grid, candidates, data, preview, len(train))
     folds = fold_indices(len(train), args.cv, data.y[train], rng=args.seed, stratify=classification)
     tasks = [
         Task(c, f, chosen, train[fit_rows], train[held])
         for c, chosen in enumerate(candidates)
         for f, (fit_rows, held) in enumerate(folds)
     ]
-    preview = TableEncoder(data.numeric, data.text, args.categorical).fit(data.table, data.rows[train])
     say(describe_data(args, data, preview, len(train), len(test)))
     say(describe_grid(grid, args, len(tasks)))
 
