@@ -291,30 +291,12 @@ def iris_fit(epochs: int, repeats: int) -> dict[str, float] | None:
         return (time.perf_counter() - start) / epochs
 
     try:
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.neural_network import MLPClassifier
+        import sklearn  # noqa: F401
     except ImportError:
         return {"tinynet_epoch_s": float(np.median([ours() for _ in range(repeats)]))}
 
     def theirs() -> float:
-        clf = MLPClassifier(
-            hidden_layer_sizes=(16, 8),
-            solver="sgd",
-            batch_size=16,
-            max_iter=epochs,
-            learning_rate_init=0.01,
-            momentum=0.9,
-            nesterovs_momentum=False,
-            alpha=0.0,  # no L2 penalty: tinynet runs without one too
-            n_iter_no_change=epochs + 1,
-            tol=0.0,
-            random_state=0,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            start = time.perf_counter()
-            clf.fit(x, y)
-        return (time.perf_counter() - start) / clf.n_iter_
+        return sklearn_sgd_fit(x, y, (16, 8), batch_size=16, epochs=epochs) / epochs
 
     pairs = [(ours(), theirs()) for _ in range(repeats)]  # interleaved: a slow spell hits both
     a, b = float(np.median([p[0] for p in pairs])), float(np.median([p[1] for p in pairs]))
@@ -377,30 +359,40 @@ def table_fit(rows: int, epochs: int, threads: int) -> dict[str, float]:
         pass
     time.sleep(0.5)
     try:
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.neural_network import MLPClassifier
-
-        clf = MLPClassifier(
-            (128, 128),
-            solver="sgd",
-            batch_size=256,
-            max_iter=epochs,
-            learning_rate_init=0.01,
-            momentum=0.9,
-            nesterovs_momentum=False,
-            alpha=0.0,
-            n_iter_no_change=epochs + 1,
-            tol=0.0,
-            random_state=0,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            start = time.perf_counter()
-            clf.fit(x, y)
-        result["sklearn_samples_s"] = rows * clf.n_iter_ / (time.perf_counter() - start)
+        seconds = sklearn_sgd_fit(x, y, (128, 128), batch_size=256, epochs=epochs)
+        result["sklearn_samples_s"] = rows * epochs / seconds
     except ImportError:
         pass
     return result
+
+
+def sklearn_sgd_fit(x: Any, y: Any, hidden: tuple[int, ...], *, batch_size: int, epochs: int) -> float:
+    """Seconds for scikit-learn's MLPClassifier to run ``epochs`` epochs of the step tinynet runs:
+    SGD with momentum 0.9 (not Nesterov), lr 0.01, no L2 penalty, no early stop."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(
+        hidden_layer_sizes=hidden,
+        solver="sgd",
+        batch_size=batch_size,
+        max_iter=epochs,
+        learning_rate_init=0.01,
+        momentum=0.9,
+        nesterovs_momentum=False,
+        alpha=0.0,  # no L2 penalty: tinynet runs without one too
+        n_iter_no_change=epochs + 1,
+        tol=0.0,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        clf.fit(x, y)
+        seconds = time.perf_counter() - start
+    if clf.n_iter_ != epochs:
+        raise RuntimeError(f"MLPClassifier ran {clf.n_iter_} epochs, not {epochs}")
+    return seconds
 
 
 def memmap_fit(rows: int) -> dict[str, float]:
