@@ -126,12 +126,14 @@ class TableEncoder:
         if column.categories is None:  # a column of numbers where text was expected: compare as text
             values = _rows(column, rows)
             labels = [None if math.isnan(v) else _number_text(v) for v in values.tolist()]
-        else:
-            names = column.categories
-            labels = [None if c < 0 else names[c] for c in _rows(column, rows).tolist()]
-        return np.array(
-            [MISSING_CODE if v is None else lookup.get(v, UNKNOWN) for v in labels], dtype=np.int64
-        )
+            return np.array(
+                [MISSING_CODE if v is None else lookup.get(v, UNKNOWN) for v in labels], dtype=np.int64
+            )
+        # map the column's categories once, then every row by indexing; a missing cell's code -1
+        # picks the MISSING_CODE appended last
+        mapped = [lookup.get(name, UNKNOWN) for name in column.categories] + [MISSING_CODE]
+        result: Array = np.array(mapped, dtype=np.int64)[_rows(column, rows)]
+        return result
 
     def state(self) -> dict[str, Any]:
         """JSON-able; ``from_state`` is the way back."""
