@@ -1,5 +1,5 @@
 """Forward, backward and train-step timings of tinynet against the GEMM floor, NumPy, PyTorch and
-scikit-learn, all measured in this one process (``tinynet.bench`` does the timing).
+scikit-learn, all measured in this one process (``tinynet.tools.bench`` does the timing).
 
 Run: python benchmarks/bench.py [--quick] [--json PATH] [--sizes tiny,small] [--dtype float32]
                                 [--skip-table]
@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 import tinynet as tn
-from tinynet.bench import environment, measure, steps
+from tinynet.tools.bench import environment, measure, steps
 
 Array = np.ndarray[Any, Any]
 

@@ -338,7 +338,7 @@ FIT: list[Case] = [
         "unknown metric",
         lambda: train(metrics=["acc"]),
         ValueError,
-        r"unknown metric 'acc'; valid names are \['accuracy'",
+        r"metric must be one of \['accuracy', .*got 'acc'",
     ),
     ("loss string", lambda: train(loss="mse"), TypeError, "loss must be a tinynet Loss .* got str"),
     (

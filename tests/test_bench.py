@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 import tinynet as tn
-from tinynet.cases import two_input_graph
 from tinynet.cli import main
+from tinynet.tools.cases import two_input_graph
 
 ROOT = Path(__file__).resolve().parent.parent
 

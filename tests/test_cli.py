@@ -228,7 +228,7 @@ BASE = ["train", "-t", "classification", "-d", "iris", "-l", "4", "-e", "1"]
         (["train", "-t", "classification", "-d", "diabetes", "-l", "4"], "does not fit data set 'diabetes'"),
         (
             ["train", "-t", "regression", "-d", "diabetes", "-l", "4", "-o", "softmax"],
-            "--output softmax needs",
+            "--output softmax: needs task classification",
         ),
         ([*BASE[:-2], "0", "-e", "1"], "argument --layers/-l: must be >= 1, got 0"),
         ([*BASE[:-2], "-3"], "argument --layers/-l: must be >= 1, got -3"),

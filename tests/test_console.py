@@ -266,7 +266,7 @@ def test_a_model_too_large_is_refused_in_one_line_before_any_allocation(tmp_path
     )
     assert time.perf_counter() - start < 20
     assert result.returncode == 2 and result.stderr.count("\n") == 1
-    assert "(10,000,900,003 parameters)" in result.stderr and "GiB" in result.stderr
+    assert "the network (10,000,900,003 parameters)" in result.stderr and "GiB" in result.stderr
     assert "choose smaller --layers" in result.stderr
 
 

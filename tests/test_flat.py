@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tinynet as tn
-from tinynet.parameter import find_groups
+from tinynet.core.parameter import find_groups
 
 rng = np.random.default_rng(0)
 

@@ -1,4 +1,4 @@
-"""The case list in tinynet.cases drives the gradient check of every exported Module and Loss."""
+"""The case list in tinynet.tools.cases drives the gradient check of every exported Module and Loss."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tinynet as tn
-from tinynet.cases import LOSS_CASES, MODULE_CASES, sample
+from tinynet.tools.cases import LOSS_CASES, MODULE_CASES, sample
 
 Array = np.ndarray[Any, Any]
 

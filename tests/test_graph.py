@@ -10,7 +10,7 @@ import pytest
 from support import require
 
 import tinynet as tn
-from tinynet.cases import two_input_graph
+from tinynet.tools.cases import two_input_graph
 
 rng = np.random.default_rng(0)
 

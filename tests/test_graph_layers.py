@@ -10,7 +10,7 @@ import pytest
 from support import require
 
 import tinynet as tn
-from tinynet.cases import MODULE_CASES, sample
+from tinynet.tools.cases import MODULE_CASES, sample
 
 Array = np.ndarray[Any, Any]
 

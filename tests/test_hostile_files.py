@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 import tinynet as tn
-from tinynet import _io
-from tinynet.serialization import META_KEY
+from tinynet.core import files as _io
+from tinynet.io.model_file import META_KEY
 
 MiB = 2**20
 

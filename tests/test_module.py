@@ -285,7 +285,7 @@ def test_writes_between_zero_grad_and_backward_are_kept() -> None:
 
 
 def test_backward_parameters_equals_backward_for_every_case() -> None:
-    from tinynet.cases import MODULE_CASES, sample
+    from tinynet.tools.cases import MODULE_CASES, sample
 
     for name, factory, specs in MODULE_CASES:
         a = factory()

@@ -14,8 +14,8 @@ import pytest
 from support import require
 
 import tinynet as tn
-from tinynet.cases import MODULE_CASES, sample
 from tinynet.cli import main
+from tinynet.tools.cases import MODULE_CASES, sample
 
 RTOL, ATOL = 1e-4, 1e-5
 MERGE = {"Add": tn.Add, "Multiply": tn.Multiply, "Concatenate": tn.Concatenate}

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import tinynet as tn
-from tinynet.cases import MODULE_CASES, sample
-from tinynet.serialization import META_KEY, ModelFileError
+from tinynet.io.model_file import META_KEY, ModelFileError
+from tinynet.tools.cases import MODULE_CASES, sample
 
 
 def model(dtype: Any = np.float64) -> tn.Sequential:
@@ -50,7 +50,7 @@ def test_every_module_round_trips_bit_identically(
 def test_metadata_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "m.npz"
     tn.save(model(), path, metadata={"classes": ["a", "b", "c"], "scale": [1.5]})
-    meta = tn.serialization.load_metadata(path)
+    meta = tn.load_metadata(path)
     assert meta["classes"] == ["a", "b", "c"] and meta["tinynet_version"] == tn.__version__
     with pytest.raises(TypeError, match="JSON"):
         tn.save(model(), path, metadata={"bad": object()})

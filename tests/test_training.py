@@ -252,7 +252,7 @@ def test_last_partial_batch_is_kept() -> None:
         ({"x": np.ones(4)}, "2-D"),
         ({"x": np.ones((4, 5))}, r"x of shape \(4, 5\) does not fit the model: Dense\(4 -> 16\)"),
         ({"y": np.ones((4, 2))}, r"y of shape \(4, 2\) does not fit the model's output of shape \(4, 3\)"),
-        ({"metrics": ["acuracy"]}, "valid names"),
+        ({"metrics": ["acuracy"]}, "metric must be one of"),
         ({"early_stopping": tn.EarlyStopping()}, "no validation data"),
     ],
 )

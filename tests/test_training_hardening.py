@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tinynet as tn
-from tinynet.cases import MODULE_CASES, sample
+from tinynet.tools.cases import MODULE_CASES, sample
 
 rng = np.random.default_rng(0)
 X = rng.standard_normal((64, 4))

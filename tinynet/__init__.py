@@ -2,50 +2,38 @@
 
 Modules compute ``forward`` and ``backward`` by hand and compose in containers; training is
 driven by small pluggable objects (Loss, Optimizer, Schedule, Clipper, Regularizer).
+
+What a training script uses is imported with the package; the tools (``gradcheck``, ``bench``,
+``export_onnx``), the data sets, the table pipeline and the submodules by name (``tn.optim``,
+``tn.metrics``, ...) load on first use (PEP 562), so ``import tinynet`` stays fast.
 """
 
-from tinynet import (
-    bench,
-    callbacks,
-    clip,
-    data,
-    datasets,
-    init,
-    metrics,
-    mlp,
-    optim,
-    regularizers,
-    schedules,
-    tabular,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from tinynet._version import __version__
-from tinynet.activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
-from tinynet.callbacks import Callback, EarlyStopping, History, Progress
-from tinynet.clip import ClipGlobalNorm, ClipNorm, Clipper, ClipValue
-from tinynet.containers import Concat, Container, Residual, Sequential
-from tinynet.datasets import load_csv
-from tinynet.embedding import Embedding
-from tinynet.export import ExportError, export_onnx  # onnx itself is imported only on export
-from tinynet.gradcheck import GradcheckError, GradcheckReport, gradcheck, gradcheck_loss
-from tinynet.graph import Graph
-from tinynet.layers import Dense, Dropout, Flatten
-from tinynet.losses import (
-    BCEWithLogitsLoss,
-    CrossEntropyLoss,
-    HuberLoss,
-    Loss,
-    MAELoss,
-    MSELoss,
-)
-from tinynet.merge import Add, Concatenate, Multiply
-from tinynet.mlp import MLP
-from tinynet.module import Module, Parameter
-from tinynet.node import Input, Node
-from tinynet.normalization import BatchNorm1d, LayerNorm
-from tinynet.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
-from tinynet.registry import register_module
-from tinynet.regularizers import L1, L1L2, L2, Regularizer
-from tinynet.schedules import (
+from tinynet.core.container import Container
+from tinynet.core.module import Module, Parameter
+from tinynet.core.node import Input, Node
+from tinynet.core.registry import register_module
+from tinynet.io.model_file import ModelFileError, load, load_metadata, save
+from tinynet.layers.activation import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from tinynet.layers.containers import Concat, Residual, Sequential
+from tinynet.layers.core import Dense, Dropout, Flatten
+from tinynet.layers.embedding import Embedding
+from tinynet.layers.graph import Graph
+from tinynet.layers.merge import Add, Concatenate, Multiply
+from tinynet.layers.normalization import BatchNorm1d, LayerNorm
+from tinynet.models.mlp import MLP
+from tinynet.training.callbacks import Callback, EarlyStopping, History, Progress
+from tinynet.training.clip import ClipGlobalNorm, ClipNorm, Clipper, ClipValue
+from tinynet.training.loop import TrainingDivergedError, evaluate, fit, predict
+from tinynet.training.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, Loss, MAELoss, MSELoss
+from tinynet.training.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from tinynet.training.regularizers import L1, L1L2, L2, Regularizer
+from tinynet.training.schedules import (
     Constant,
     CosineDecay,
     ExponentialDecay,
@@ -54,13 +42,54 @@ from tinynet.schedules import (
     StepDecay,
     Warmup,
 )
-from tinynet.serialization import ModelFileError, load, load_metadata, save
-from tinynet.train import (
-    TrainingDivergedError,
-    evaluate,
-    fit,
-    predict,
-)
+
+if TYPE_CHECKING:  # what __getattr__ below loads on first use, for type checkers and editors
+    from tinynet import data, datasets, tabular
+    from tinynet.core import init
+    from tinynet.datasets import load_csv
+    from tinynet.io.onnx import ExportError, export_onnx
+    from tinynet.models import mlp
+    from tinynet.tools import bench
+    from tinynet.tools.gradcheck import GradcheckError, GradcheckReport, gradcheck, gradcheck_loss
+    from tinynet.training import callbacks, clip, metrics, optim, regularizers, schedules
+
+# name -> (module, attribute); attribute None: the module itself
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "bench": ("tinynet.tools.bench", None),
+    "gradcheck": ("tinynet.tools.gradcheck", "gradcheck"),
+    "gradcheck_loss": ("tinynet.tools.gradcheck", "gradcheck_loss"),
+    "GradcheckError": ("tinynet.tools.gradcheck", "GradcheckError"),
+    "GradcheckReport": ("tinynet.tools.gradcheck", "GradcheckReport"),
+    "export_onnx": ("tinynet.io.onnx", "export_onnx"),
+    "ExportError": ("tinynet.io.onnx", "ExportError"),
+    "load_csv": ("tinynet.datasets", "load_csv"),
+    "data": ("tinynet.data", None),
+    "datasets": ("tinynet.datasets", None),
+    "tabular": ("tinynet.tabular", None),
+    "init": ("tinynet.core.init", None),
+    "mlp": ("tinynet.models.mlp", None),
+    "callbacks": ("tinynet.training.callbacks", None),
+    "clip": ("tinynet.training.clip", None),
+    "metrics": ("tinynet.training.metrics", None),
+    "optim": ("tinynet.training.optim", None),
+    "regularizers": ("tinynet.training.regularizers", None),
+    "schedules": ("tinynet.training.schedules", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'tinynet' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "ELU",

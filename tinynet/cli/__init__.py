@@ -23,8 +23,9 @@ import tinynet as tn
 from tinynet.cli.parser import CLIError, build_parser, parse
 from tinynet.cli.search import run_search
 from tinynet.cli.tools import run_bench, run_evaluate, run_export, run_gradcheck, run_predict, run_summary
-from tinynet.cli.train import run_train
-from tinynet.serialization import ModelFileError
+from tinynet.cli.train import flag_error, run_train
+from tinynet.io.model_file import ModelFileError
+from tinynet.tabular.settings import SettingError
 
 COMMANDS = {
     "train": run_train,
@@ -99,6 +100,9 @@ def main(argv: Sequence[str] | None = None, out: Any = None) -> int:
             return int(COMMANDS[args.command](args, stream))
     except CLIError as error:
         _error(f"tinynet: error: {error}")
+        return 2
+    except SettingError as error:  # a setting that does not fit the data, worded as its flag
+        _error(f"tinynet: error: {flag_error(error)}")
         return 2
     except tn.TrainingDivergedError as error:
         _error(f"tinynet: training failed: {_one_line(error)}")

@@ -13,34 +13,24 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from tinynet._checks import check_float, check_int
-from tinynet._io import open_regular
 from tinynet._version import __version__
+from tinynet.core.checks import check_float, check_int
+from tinynet.core.files import open_regular
+from tinynet.core.init import INITIALIZERS
 from tinynet.datasets import TABLES
-from tinynet.mlp import ACTIVATIONS, INITS
+from tinynet.models.mlp import ACTIVATIONS, NORMS
+from tinynet.tabular.settings import OUTPUTS
+from tinynet.training.metrics import METRICS
+from tinynet.training.optim import OPTIMIZERS
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
-# settings that say where and how loudly a run writes, not what it computes: not in config.json
-OUTPUT_SETTINGS = (
-    "config",
-    "output_dir",
-    "save",
-    "extension_name",
-    "quiet",
-    "show_loss",
-    "traceback",
-    "command",
-    "grid",
-    "cv",
-    "scoring",
-    "jobs",
-    "dask",
-)
 REQUIRED_FOR_TRAIN = (("task", "--task/-t"), ("dataset", "--dataset/-d"), ("layers", "--layers/-l"))
 
 
 class CLIError(Exception):
     """A user mistake: printed as one line, exit code 2."""
+
+
+OPTIMIZER_HELP = {"momentum": "momentum (SGD with momentum 0.9)"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -64,7 +54,7 @@ class Parser(argparse.ArgumentParser):
         raise CLIError(f"{message} (see '{self.prog} --help')")
 
 
-# -- flag parsing helpers: the package's own checks (tinynet._checks), worded for a flag ----------
+# -- flag parsing helpers: the package's own checks (tinynet.core.checks), worded for a flag ----------
 def _checked(check: Callable[[], Any]) -> Any:
     try:
         return check()
@@ -141,19 +131,19 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         *flag("--activation", "-a"),
-        choices=sorted(ACTIVATIONS),
+        choices=ACTIVATIONS.names,
         default="relu",
         help="hidden activation (default: relu)",
     )
     parser.add_argument(
         *flag("--output", "-o"),
-        choices=["softmax", "linear"],
+        choices=OUTPUTS.names,
         default=None,
         help="output layer: softmax for classification, linear for regression (default: auto)",
     )
     parser.add_argument(
         *flag("--weight_init", "-wi"),
-        choices=list(INITS),
+        choices=list(INITIALIZERS),
         default="he",
         help="weight initialization (default: he)",
     )
@@ -165,7 +155,7 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--norm",
-        choices=["none", "batch", "layer"],
+        choices=NORMS.names,
         default="none",
         help="normalization between each hidden Dense and its activation (default: none)",
     )
@@ -240,9 +230,9 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(*flag("--batch_size"), type=positive_int, default=32, help="(default: 32)")
     parser.add_argument(
         *flag("--optimizer"),
-        choices=OPTIMIZERS,
+        choices=list(OPTIMIZERS),
         default="momentum",
-        help="sgd, momentum (SGD with momentum 0.9), adam, adamw, rmsprop (default: momentum)",
+        help=", ".join(OPTIMIZER_HELP.get(name, name) for name in OPTIMIZERS) + " (default: momentum)",
     )
     parser.add_argument(
         *flag("--clip"), type=positive_float, default=None, help="clip the global gradient norm"
@@ -322,7 +312,7 @@ def build_parser() -> Parser:
     )
     search.add_argument(
         "--scoring",
-        choices=["accuracy", "f1", "r2", "mse", "mae", "rmse"],
+        choices=METRICS.names,
         default=None,
         help="what ranks the candidates (default: accuracy, or r2 for regression)",
     )
@@ -397,9 +387,9 @@ def build_parser() -> Parser:
         help="widths: input, hidden..., output",
     )
     bench.add_argument(
-        *flag("--activation", "-a"), choices=sorted(ACTIVATIONS), default="relu", help="(default: relu)"
+        *flag("--activation", "-a"), choices=ACTIVATIONS.names, default="relu", help="(default: relu)"
     )
-    bench.add_argument("--norm", choices=["none", "batch", "layer"], default="none", help="(default: none)")
+    bench.add_argument("--norm", choices=NORMS.names, default="none", help="(default: none)")
     bench.add_argument(
         "--dtype", choices=["float32", "float64"], default="float64", help="(default: float64)"
     )
@@ -471,8 +461,3 @@ def read_config(path: str) -> dict[str, Any]:
     if not isinstance(settings, dict):
         raise CLIError(f"--config {path}: not a config.json written by 'tinynet train' (no settings inside)")
     return settings
-
-
-def run_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings that make a run what it is (not where it writes), for config.json."""
-    return {key: value for key, value in vars(args).items() if key not in OUTPUT_SETTINGS}

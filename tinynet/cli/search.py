@@ -32,31 +32,32 @@ from typing import Any
 import numpy as np
 
 import tinynet as tn
-from tinynet import metrics
-from tinynet._checks import Array
-from tinynet._io import atomic_write_bytes
-from tinynet.cli.data import Problem, problem
-from tinynet.cli.parser import OUTPUT_SETTINGS, CLIError, Parser, build_parser, run_settings
+from tinynet.cli.parser import CLIError, Parser, build_parser
 from tinynet.cli.train import (
-    builder,
-    check_output,
-    check_size,
+    RunSettings,
     describe_data,
-    model_file,
+    flag_error,
     named_outputs,
     prepare_folder,
+    run_settings,
+    select,
     test_report,
-    train_rows,
     write_config,
     write_json,
 )
+from tinynet.cli.train import (
+    train as train_model,
+)
+from tinynet.core.checks import Array
+from tinynet.core.files import atomic_write_bytes
 from tinynet.data import fold_indices, split_indices
-from tinynet.tabular import TableEncoder
+from tinynet.tabular import TableData, TableEncoder, TabularModel, TabularSettings
+from tinynet.tabular.settings import SettingError
+from tinynet.training.metrics import METRICS
 
 MAX_CANDIDATES = 10_000
 # settings a grid may vary: what the network is and how it trains, not which rows it sees
 NOT_IN_GRID = {"task", "dataset", "target", "delimiter", "features", "drop", "missing", "test_size", "seed"}
-HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "r2": True, "mse": False, "mae": False, "rmse": False}
 SHOWN = 10  # rows of the printed table
 DASK_ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx)://)?([\w.-]+|\[[0-9a-fA-F:.]+\]):\d{1,5}")
 
@@ -133,7 +134,8 @@ def parse_grid(parser: Parser, items: list[str]) -> Grid:
 
 
 def _griddable(action: argparse.Action) -> bool:
-    return bool(action.option_strings) and action.nargs != 0 and action.dest not in OUTPUT_SETTINGS
+    """A flag that sets a model setting (``TabularSettings``), not where or how a run writes."""
+    return bool(action.option_strings) and action.nargs != 0 and action.dest in TabularSettings.field_names()
 
 
 # -- one task: train on some folds, score the held-out one -------------------------------------------
@@ -141,7 +143,7 @@ def _griddable(action: argparse.Action) -> bool:
 class Task:
     candidate: int
     fold: int
-    args: argparse.Namespace
+    settings: TabularSettings
     train: Array  # indices into the problem's rows
     held_out: Array
 
@@ -163,23 +165,23 @@ def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     return limits
 
 
-def score_fold(data: Problem, task: Task, scoring: str) -> Outcome:
-    """Train ``task.args``'s network on ``task.train`` and score it on ``task.held_out``."""
+def score_fold(data: TableData, task: Task, scoring: str) -> Outcome:
+    """Train ``task.settings``'s model on ``task.train`` and score it on ``task.held_out``."""
     start = time.perf_counter()
     with one_blas_thread():
         try:
-            trained = train_rows(task.args, data, task.train)
+            model = TabularModel(task.settings).fit(data, task.train)
         except tn.TrainingDivergedError:
             return Outcome(math.nan, time.perf_counter() - start)
-        predicted = trained.outputs(data, task.held_out, np.dtype(task.args.dtype))
-    score = metrics.METRICS[scoring](data.y[task.held_out], predicted)
+        predicted = model.predict_indices(data, task.held_out)
+    score = METRICS[scoring](data.y[task.held_out], predicted)
     return Outcome(float(score), time.perf_counter() - start)
 
 
-_WORKER_DATA: list[Problem] = []  # the problem a --jobs worker process received once, at start
+_WORKER_DATA: list[TableData] = []  # the problem a --jobs worker process received once, at start
 
 
-def _start_worker(data: Problem) -> None:
+def _start_worker(data: TableData) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _WORKER_DATA[:] = [data]
 
@@ -191,12 +193,12 @@ def _worker_task(task: Task, scoring: str) -> Outcome:
 Done = Callable[[Task, Outcome], None]
 
 
-def run_serially(data: Problem, tasks: list[Task], scoring: str, done: Done) -> None:
+def run_serially(data: TableData, tasks: list[Task], scoring: str, done: Done) -> None:
     for task in tasks:
         done(task, score_fold(data, task, scoring))
 
 
-def run_in_processes(data: Problem, tasks: list[Task], scoring: str, done: Done, jobs: int) -> None:
+def run_in_processes(data: TableData, tasks: list[Task], scoring: str, done: Done, jobs: int) -> None:
     """``jobs`` fresh (spawned) processes; each receives the table once, then one task at a time."""
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(min(jobs, len(tasks)), context, initializer=_start_worker, initargs=(data,))
@@ -210,7 +212,7 @@ def run_in_processes(data: Problem, tasks: list[Task], scoring: str, done: Done,
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_on_dask(data: Problem, tasks: list[Task], scoring: str, done: Done, address: str) -> None:
+def run_on_dask(data: TableData, tasks: list[Task], scoring: str, done: Done, address: str) -> None:
     """Tasks on the Dask cluster at ``address``: the table is sent to every worker once."""
     try:
         distributed: Any = importlib.import_module("distributed")
@@ -256,7 +258,7 @@ class Results:
 
     @property
     def higher_is_better(self) -> bool:
-        return HIGHER_IS_BETTER[self.scoring]
+        return METRICS[self.scoring].higher_is_better
 
     def means(self) -> Array:
         """Mean score per candidate; NaN if a fold diverged."""
@@ -341,43 +343,44 @@ def output_paths(args: argparse.Namespace) -> dict[str, str]:
         "plot": "search.png",
         "config": "best_config.json",
     }
-    return named_outputs(args, names, "best_model")
+    return named_outputs(args.output_dir, args.extension_name, args.save, names, "best_model")
 
 
-def candidate_args(args: argparse.Namespace, settings: dict[str, Any]) -> argparse.Namespace:
-    chosen = argparse.Namespace(**vars(args))
-    for name, value in settings.items():
-        setattr(chosen, name, value)
-    return chosen
+def candidate_settings(base: dict[str, Any], changes: dict[str, Any]) -> TabularSettings:
+    try:
+        return TabularSettings(**{**base, **changes})
+    except SettingError as error:
+        raise flag_error(error) from None
 
 
 def check_candidates(
     args: argparse.Namespace,
     grid: Grid,
-    candidates: list[argparse.Namespace],
-    data: Problem,
-    preview: TableEncoder,
+    candidates: list[TabularSettings],
+    data: TableData,
     n_train: int,
+    train: Array,
 ) -> None:
     """Refuse the whole search before any training if one candidate cannot be built."""
-    if args.layers is None and "layers" not in grid.names:
-        raise CLIError("search needs --layers/-l or --grid layers=... (see 'tinynet search --help')")
     if args.jobs > 1 and args.dask:
         raise CLIError("--jobs and --dask exclude each other: --dask runs on the cluster's workers")
-    scoring = args.scoring
-    if scoring in ("accuracy", "f1") and args.task != "classification":
-        raise CLIError(
-            f"--scoring {scoring} scores classifiers; for --task regression use r2, mse, mae or rmse"
-        )
-    if scoring in ("r2", "mse", "mae", "rmse") and args.task != "regression":
-        raise CLIError(f"--scoring {scoring} scores regressors; for --task classification use accuracy or f1")
+    scored = METRICS[args.scoring].task
+    if scored != args.task:
+        fitting = ", ".join(name for name in METRICS.names if METRICS[name].task == args.task)
+        kind = "classifiers" if scored == "classification" else "regressors"
+        raise CLIError(f"--scoring {args.scoring} scores {kind}; for --task {args.task} use {fitting}")
     if args.cv > n_train:
         raise CLIError(f"--cv {args.cv}: more folds than the {n_train} training rows")
-    n_out = len(data.target_names or ()) if args.task == "classification" else 1
+    n_out = len(data.class_names or ()) if args.task == "classification" else 1
+    encoders: dict[str, TableEncoder] = {}  # the columns' widths, by how text columns enter
     for chosen in candidates:
-        check_output(chosen)
-        categories = [] if chosen.categorical == "onehot" else preview.cardinalities()
-        check_size(chosen, builder(chosen, categories), preview.width, n_out, categories)
+        if chosen.categorical not in encoders:
+            encoder = TableEncoder(data.numeric, data.text, chosen.categorical)
+            encoders[chosen.categorical] = encoder.fit(data.table, data.rows[train])
+        try:
+            chosen.check_size(encoders[chosen.categorical], n_out)
+        except SettingError as error:
+            raise flag_error(error) from None
 
 
 def describe_grid(grid: Grid, args: argparse.Namespace, tasks: int) -> str:
@@ -436,22 +439,23 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
     parser = build_parser().commands["search"]
     grid = parse_grid(parser, args.grid)
     args.scoring = args.scoring or ("accuracy" if args.task == "classification" else "r2")
+    if args.layers is None and "layers" not in grid.names:
+        raise CLIError("search needs --layers/-l or --grid layers=... (see 'tinynet search --help')")
     paths = output_paths(args)
-    classification = args.task == "classification"
-    data = problem(args)
-    train, test = split_indices(
-        len(data.rows), data.y, args.test_size, rng=args.seed, stratify=classification
-    )
-    candidates = [candidate_args(args, settings) for settings in grid.candidates()]
-    preview = TableEncoder(data.numeric, data.text, args.categorical).fit(data.table, data.rows[train])
-    check_candidates(args, grid, candidates, data, preview, len(train))
-    folds = fold_indices(len(train), args.cv, data.y[train], rng=args.seed, stratify=classification)
+    base = {name: getattr(args, name) for name in TabularSettings.field_names() if hasattr(args, name)}
+    candidates = [candidate_settings(base, changes) for changes in grid.candidates()]
+    run = run_settings(args, candidates[0])
+    classification = run.model.classification
+    data = select(run)
+    train, test = split_indices(len(data), data.y, run.test_size, rng=run.model.seed, stratify=classification)
+    check_candidates(args, grid, candidates, data, len(train), train)
+    folds = fold_indices(len(train), args.cv, data.y[train], rng=run.model.seed, stratify=classification)
     tasks = [
         Task(c, f, chosen, train[fit_rows], train[held])
         for c, chosen in enumerate(candidates)
         for f, (fit_rows, held) in enumerate(folds)
     ]
-    say(describe_data(args, data, preview, len(train), len(test)))
+    say(describe_data(run.model, data, len(train), len(test)))
     say(describe_grid(grid, args, len(tasks)))
 
     results = Results.empty(len(candidates), args.cv, args.scoring)
@@ -479,7 +483,7 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
         "folds": args.cv,
         "seconds": round(seconds, 3),
         "grid": dict(zip(grid.names, grid.texts, strict=True)),
-        "settings": run_settings(args),
+        "settings": {name: value for name, value in run.to_dict().items() if name not in grid.names},
         "candidates": [dict(zip(header, row, strict=True)) for row in rows],
         "best": None,
     }
@@ -496,27 +500,27 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
     say(
         f"\nbest: {describe(label)} ({args.scoring} {results.means()[best]:.4f} ± {results.stds()[best]:.4f})"
     )
+    model = TabularModel(chosen)
     try:
         with one_blas_thread():
-            trained = train_rows(chosen, data, train)
+            train_model(model, data, train)
     except tn.TrainingDivergedError as error:
         write_json(paths["results"], record)
         raise tn.TrainingDivergedError(
             f"the best candidate ({describe(label)}) diverged when retrained on all training rows: "
-            f"{str(error).split('. Nothing was written')[0]}; wrote {', '.join(written)}",
+            f"{error.what}; wrote {', '.join(written)}",
             epoch=error.epoch,
             step=error.step,
             history=error.history,
+            what=error.what,
         ) from None
-    say(
-        f"retrained on all {len(train)} training rows in {trained.seconds:.2f}s "
-        f"({trained.history.epochs} epochs)"
-    )
-    test_metrics, _ = test_report(chosen, data, trained, train, test, say)
-    model, metadata = model_file(chosen, data, trained)
-    tn.save(model, paths["model"], metadata=metadata)
-    write_config(paths["config"], chosen)
-    record["best"] = {"candidate": best + 1, "settings": label, "test": test_metrics}
+    assert model.history is not None
+    epochs = model.history.epochs
+    say(f"retrained on all {len(train)} training rows in {model.seconds:.2f}s ({epochs} epochs)")
+    evaluation = test_report(model, data, train, test, say)
+    model.save(paths["model"])
+    write_config(paths["config"], RunSettings(run.dataset, chosen, run.delimiter, run.test_size))
+    record["best"] = {"candidate": best + 1, "settings": label, "test": evaluation.metrics}
     write_json(paths["results"], record)
     written += [paths["model"], paths["config"]]
     written += _plot(grid, results, paths["plot"], f"{data.name}, {args.task}", say)
@@ -533,7 +537,7 @@ def _write_csv(path: str, header: list[str], rows: list[list[str]]) -> None:
 
 
 def _plot(grid: Grid, results: Results, path: str, title: str, say: Callable[..., None]) -> list[str]:
-    from tinynet import plot
+    from tinynet.tools import plot
 
     labels = [describe(label) for label in grid.labels()]
     try:

@@ -1,4 +1,4 @@
-"""``tinynet summary``, ``predict``, ``evaluate`` and ``gradcheck``."""
+"""``tinynet summary``, ``predict``, ``evaluate``, ``gradcheck``, ``bench`` and ``export``."""
 
 from __future__ import annotations
 
@@ -12,25 +12,18 @@ from typing import Any
 import numpy as np
 
 import tinynet as tn
-from tinynet._checks import one_line
-from tinynet._io import atomic_write_bytes
-from tinynet.activations import softmax
-from tinynet.bench import benchmark, profile
-from tinynet.cases import LOSS_CASES, MODULE_CASES, sample
-from tinynet.cli import report
-from tinynet.cli.data import (
-    check_feature_columns,
-    class_names,
-    encoder_from_metadata,
-    load_table,
-    target_column,
-    target_scaler,
-)
 from tinynet.cli.parser import CLIError
-from tinynet.cli.train import builder, check_size
-from tinynet.datasets import Table, encode_target, read_table
-from tinynet.mlp import MLP
-from tinynet.tabular import TableEncoder
+from tinynet.cli.train import flag_error
+from tinynet.core.checks import one_line
+from tinynet.core.files import atomic_write_bytes, check_fits_in_memory
+from tinynet.datasets import MAX_CLASSES_INFERRED, read_table
+from tinynet.models.mlp import MLP, with_output
+from tinynet.tabular import TableEncoder, TabularModel, TabularSettings, load_table
+from tinynet.tabular.data import target_position
+from tinynet.tabular.metadata import describes_a_table_model
+from tinynet.tabular.settings import SettingError
+from tinynet.tools.bench import benchmark, profile
+from tinynet.tools.cases import LOSS_CASES, MODULE_CASES, sample
 
 
 def run_summary(args: argparse.Namespace, out: Any) -> int:
@@ -40,10 +33,12 @@ def run_summary(args: argparse.Namespace, out: Any) -> int:
         if not args.layers:
             raise CLIError("summary needs --layers N [N ...] or --model FILE")
         if args.dataset:
-            table, _, default_target = load_table(args.dataset, args.delimiter)
-            position = target_column(table, args.target, default_target)
-            target = table.columns[position]
-            features = [c for j, c in enumerate(table.columns) if j != position]
+            try:
+                table, _, default_target = load_table(args.dataset, args.delimiter)
+                target = table.columns[target_position(table, args.target, default_target)]
+            except SettingError as error:
+                raise flag_error(error) from None
+            features = [c for c in table.columns if c is not target]
             encoder = TableEncoder(
                 [c.name for c in features if not c.is_text],
                 [c.name for c in features if c.is_text],
@@ -52,19 +47,26 @@ def run_summary(args: argparse.Namespace, out: Any) -> int:
             known = target.values[~target.missing]
             classes = len(target.categories) if target.categories is not None else len(np.unique(known))
             classification = target.is_text or (
-                classes <= 20 and np.all(target.values == np.round(target.values))
+                classes <= MAX_CLASSES_INFERRED and np.all(target.values == np.round(target.values))
             )
             n_out = classes if classification else 1
-            n_in, categories = encoder.width, [] if args.categorical == "onehot" else encoder.cardinalities()
-        elif args.inputs:
-            n_in, n_out, categories, classification = args.inputs, args.outputs, [], False
         else:
-            raise CLIError("summary needs --dataset NAME or --inputs N to know the input width")
-        build = builder(args, categories)
-        check_size(args, build, n_in, n_out, categories)
-        model = build(n_in, n_out, np.random.default_rng(0), categories)
-        if (args.output or ("softmax" if classification else "linear")) == "softmax":
-            model = tn.mlp.with_output(model, tn.Softmax())
+            if not args.inputs:
+                raise CLIError("summary needs --dataset NAME or --inputs N to know the input width")
+            encoder = TableEncoder([f"x{i}" for i in range(args.inputs)], [])
+            n_out, classification = args.outputs, False
+        task = "classification" if classification else "regression"
+        output = args.output if args.output != "softmax" or classification else None
+        values = {name: getattr(args, name) for name in TabularSettings.field_names() if hasattr(args, name)}
+        try:
+            settings = TabularSettings(**{**values, "task": task, "output": output})
+            settings.check_size(encoder, n_out)
+        except SettingError as error:
+            raise flag_error(error) from None
+        categories = [] if settings.categorical == "onehot" else encoder.cardinalities()
+        model = settings.mlp(categories)(encoder.width, n_out, np.random.default_rng(0), categories)
+        if settings.resolved_output == "softmax":
+            model = with_output(model, tn.Softmax())
     print(model.summary(), file=out)
     if args.dot:
         atomic_write_bytes(args.dot, model.to_dot().encode("utf-8"))
@@ -73,39 +75,6 @@ def run_summary(args: argparse.Namespace, out: Any) -> int:
 
 
 # -- predict and evaluate -------------------------------------------------------------------------
-def _model_and_meta(path: str) -> tuple[tn.Module, dict[str, Any], TableEncoder]:
-    model = tn.load(path)
-    meta = tn.load_metadata(path)
-    return model, meta, encoder_from_metadata(meta, path)
-
-
-def _outputs(model: tn.Module, meta: dict[str, Any], encoder: TableEncoder, table: Table, path: str) -> Any:
-    check_feature_columns(table, encoder, table.path)
-    encoded = encoder.encode(table)
-    inputs = encoded.inputs()
-    dtype = model.dtype or np.float64
-    inputs = (
-        [p.astype(dtype) if p.dtype.kind == "f" else p for p in inputs]
-        if isinstance(inputs, list)
-        else inputs.astype(dtype)
-    )
-    try:
-        return tn.predict(model, inputs, batch_size=4096)
-    except (ValueError, TypeError) as error:
-        raise CLIError(
-            f"{path}: the model does not fit its own feature description ({str(error).splitlines()[0]})"
-        ) from None
-
-
-def _probabilities(raw: Any, meta: dict[str, Any]) -> Any:
-    if meta.get("outputs") == "probabilities":
-        return raw
-    legacy = meta.get("outputs") is None  # files of tinynet 0.1: the softmax is there when rows sum to 1
-    if legacy and np.allclose(raw.sum(axis=1), 1.0) and (raw >= 0).all():
-        return raw
-    return softmax(np.asarray(raw, dtype=np.float64))
-
-
 def _cell(column: Any, row: int) -> str:
     if column.is_text:
         code = int(column.values[row])
@@ -114,77 +83,75 @@ def _cell(column: Any, row: int) -> str:
     return "" if math.isnan(value) else f"{value:g}"
 
 
+def _model(path: str) -> TabularModel:
+    try:
+        return TabularModel.load(path)
+    except SettingError as error:
+        raise CLIError(f"{path}: {error}") from None
+
+
 def run_predict(args: argparse.Namespace, out: Any) -> int:
-    model, meta, encoder = _model_and_meta(args.model)
+    model = _model(args.model)
     table = read_table(args.data, args.delimiter)
     unknown = [c for c in args.keep if c not in table.names]
     if unknown:
         raise CLIError(
             f"--keep {' '.join(unknown)}: no such columns in {args.data}; columns are {table.names}"
         )
-    raw = _outputs(model, meta, encoder, table, args.model)
     lines = io.StringIO()
     writer = csv.writer(lines, lineterminator="\n")
     kept = [table.column(c) for c in args.keep]
-    if meta.get("task") == "classification":
-        probabilities = _probabilities(raw, meta)
-        classes = class_names(meta, probabilities.shape[1], args.model)
+    if model.settings.classification:
+        probabilities = _checked(args.model, lambda: model.predict_proba(table))
+        classes = model.names(probabilities.shape[1])
         writer.writerow([*args.keep, "prediction", *(f"p_{c}" for c in classes)])
         for i, row in enumerate(probabilities):
             writer.writerow(
                 [*(_cell(c, i) for c in kept), classes[int(row.argmax())], *(f"{p:.6f}" for p in row)]
             )
+        count = len(probabilities)
     else:
-        scaler = target_scaler(meta, args.model)
-        values = raw[:, 0] if scaler is None else scaler.inverse_transform(raw[:, 0])
+        values = _checked(args.model, lambda: model.predict(table))
         writer.writerow([*args.keep, "prediction"])
         writer.writerows([[*(_cell(c, i) for c in kept), f"{v:.6g}"] for i, v in enumerate(values)])
+        count = len(values)
     if args.output:
         atomic_write_bytes(args.output, lines.getvalue().encode("utf-8"))
-        print(f"wrote {len(raw)} predictions to {args.output}", file=out)
+        print(f"wrote {count} predictions to {args.output}", file=out)
     else:
         out.write(lines.getvalue())
     return 0
+
+
+def _checked(path: str, work: Any) -> Any:
+    """Run ``work``; a model that does not fit its own file's description is the file's fault."""
+    try:
+        return work()
+    except ValueError as error:
+        text = str(error)
+        if text.startswith(("the model does not fit", "the class names do not fit")):
+            raise CLIError(f"{path}: {text}") from None
+        raise
 
 
 def run_evaluate(args: argparse.Namespace, out: Any) -> int:
     path = args.model or args.model_flag
     if not path:
         raise CLIError("evaluate needs a model file: tinynet evaluate MODEL --data CSV")
-    model, meta, encoder = _model_and_meta(path)
+    model = _model(path)
     table = read_table(args.data, args.delimiter)
-    name = args.target or meta.get("target_name")
-    if name is None:
+    if (args.target or model.target_name) is None:
         raise CLIError(f"{path}: the model file does not name its target column; pass --target")
-    position = target_column(table, str(name), None)
-    column = table.columns[position]
-    if column.first_missing is not None:
+    try:
+        target_position(table, args.target or model.target_name, None)
+    except SettingError:
         raise CLIError(
-            f"{args.data}: line {column.first_missing}: missing value in target column {column.name!r}"
-        )
-    raw = _outputs(model, meta, encoder, table, path)
-
-    def say(*parts: object) -> None:
-        print(*parts, file=out)
-
-    say(f"tinynet {tn.__version__}: {path} on {args.data} ({len(table)} samples)")
-    if meta.get("task") == "classification":
-        probabilities = _probabilities(raw, meta)
-        classes = class_names(meta, probabilities.shape[1], path)
-        labels = column.labels() if column.is_text else [f"{v:g}" for v in column.values]
-        unknown = sorted({str(label) for label in labels} - set(classes))
-        if unknown:
-            raise CLIError(
-                f"{args.data}: target column {column.name!r} holds classes the model does not know: "
-                f"{unknown[:5]}"
-            )
-        y = np.array([classes.index(str(label)) for label in labels])
-        report.classification(y, probabilities.argmax(axis=1), classes, say)
-    else:
-        y, _, _ = encode_target(column, "regression", args.data)
-        scaler = target_scaler(meta, path)
-        values = raw[:, 0] if scaler is None else scaler.inverse_transform(raw[:, 0])
-        report.regression(y, values, say)
+            f"--target {args.target or model.target_name}: no such column in {table.path}; "
+            f"columns are {table.names}"
+        ) from None
+    evaluation = _checked(path, lambda: model.evaluate(table, target=args.target))
+    print(f"tinynet {tn.__version__}: {path} on {args.data} ({len(table)} samples)", file=out)
+    print("\n" + evaluation.text, file=out)
     return 0
 
 
@@ -273,7 +240,13 @@ def run_bench(args: argparse.Namespace, out: Any) -> int:
                 "bench needs --layers IN [HIDDEN ...] OUT (e.g. --layers 64 128 10) or --model FILE"
             )
         build = MLP(args.layers[1:-1], args.activation, 0.0, args.norm, "he", args.dtype)
-        check_size(args, build, args.layers[0], args.layers[-1], [])
+        count = build.num_parameters(args.layers[0], args.layers[-1])
+        try:  # weights, gradients and up to two optimizer buffers
+            check_fits_in_memory(4 * count * np.dtype(args.dtype).itemsize, f"{count:,} parameters")
+        except ValueError as error:
+            raise CLIError(
+                f"--layers {' '.join(map(str, args.layers))}: {error}; choose smaller --layers"
+            ) from None
         model = build(args.layers[0], args.layers[-1], rng)
         x = rng.standard_normal((args.batch, args.layers[0])).astype(args.dtype)
     print(benchmark(model, x, budget=args.budget), file=out)
@@ -284,15 +257,13 @@ def run_bench(args: argparse.Namespace, out: Any) -> int:
 
 # -- export -----------------------------------------------------------------------------------------
 def run_export(args: argparse.Namespace, out: Any) -> int:
-    from tinynet.export import export_onnx, export_tabular
+    from tinynet.io.onnx import export_onnx
 
-    model = tn.load(args.model)
-    meta = tn.load_metadata(args.model)
     try:
-        if "features" in meta or "x_scaler" in meta:  # written by tinynet train: preprocessing goes inside
-            proto = export_tabular(model, meta, args.output, opset=args.opset)
+        if describes_a_table_model(tn.load_metadata(args.model)):  # its preprocessing goes inside
+            proto = _model(args.model).to_onnx(args.output, opset=args.opset)
         else:
-            proto = export_onnx(model, args.output, opset=args.opset)
+            proto = export_onnx(tn.load(args.model), args.output, opset=args.opset)
     except ImportError as error:
         raise CLIError(str(error)) from None
     inputs = ", ".join(_tensor_text(t) for t in proto.graph.input)

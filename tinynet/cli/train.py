@@ -1,4 +1,8 @@
-"""``tinynet train``: load, split, encode, build, train, evaluate, and write metrics, model and plots."""
+"""``tinynet train``: a ``TabularModel`` on the training split, its test metrics, its files and plots.
+
+The command only turns flags into settings and results into files; the table pipeline itself is
+``tinynet.TabularModel``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import argparse
 import json
 import os
 import platform
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,30 +17,80 @@ from typing import Any
 import numpy as np
 
 import tinynet as tn
-from tinynet._checks import Array
-from tinynet._io import atomic_write_bytes, check_fits_in_memory
-from tinynet.callbacks import ending
-from tinynet.cli import report
-from tinynet.cli.data import Problem, problem
-from tinynet.cli.parser import CLIError, run_settings
-from tinynet.data import StandardScaler, split_indices
-from tinynet.mlp import MLP, with_output
-from tinynet.tabular import Encoded, TableEncoder
+from tinynet.cli.parser import CLIError
+from tinynet.core.checks import Array
+from tinynet.core.files import atomic_write_bytes
+from tinynet.data import split_indices
+from tinynet.tabular import TableData, TabularModel, TabularSettings, load_table, report
+from tinynet.tabular.settings import SettingError
+from tinynet.training.callbacks import ending
 
 SEPARATORS = ("_", "-", ".")
 
 
-def make_optimizer(name: str, params: list[tn.Parameter], lr: float) -> tn.Optimizer:
-    if name == "sgd":
-        return tn.SGD(params, lr=lr)
-    if name == "momentum":
-        return tn.SGD(params, lr=lr, momentum=0.9)
-    return tn.optim.OPTIMIZERS[name](params, lr=lr)
+# -- settings ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunSettings:
+    """A ``tinynet train`` run: where the table comes from, the test split, and the model's settings.
+
+    ``config.json`` holds these fields and the model's, flat, under the flags' names.
+    """
+
+    dataset: str
+    model: TabularSettings
+    delimiter: str = ","
+    test_size: float = 0.2
+    wanted_features: tuple[str, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        wanted = list(self.wanted_features) if self.wanted_features is not None else None
+        own = {"dataset": self.dataset, "delimiter": self.delimiter, "test_size": self.test_size}
+        return {**own, "wanted_features": wanted, **self.model.to_dict()}
 
 
-def builder(args: argparse.Namespace, categories: list[int]) -> MLP:
-    dims = [args.embedding_dim] * len(categories) if args.embedding_dim else None
-    return MLP(args.layers, args.activation, args.dropout, args.norm, args.weight_init, args.dtype, dims)
+def flag_text(value: Any) -> str:
+    return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+HINTS = {"layers": "choose smaller --layers"}
+
+
+def flag_error(error: SettingError) -> CLIError:
+    """A library ``SettingError`` worded in the flags the user typed."""
+    text = f"--{error.setting} {flag_text(error.value)}: {error.problem}"
+    if error.fix:
+        text += f"; use --{error.setting} {error.fix}"
+    if error.setting in HINTS:
+        text += f"; {HINTS[error.setting]}"
+    return CLIError(text)
+
+
+def model_settings(args: argparse.Namespace) -> TabularSettings:
+    """The model's settings from the flags (their names are the fields' names)."""
+    values = {name: getattr(args, name) for name in TabularSettings.field_names() if hasattr(args, name)}
+    try:
+        return TabularSettings(**values)
+    except SettingError as error:
+        raise flag_error(error) from None
+
+
+def run_settings(args: argparse.Namespace, model: TabularSettings | None = None) -> RunSettings:
+    return RunSettings(
+        args.dataset,
+        model or model_settings(args),
+        args.delimiter,
+        args.test_size,
+        tuple(args.wanted_features) if getattr(args, "wanted_features", None) else None,
+    )
+
+
+def select(settings: RunSettings) -> TableData:
+    """The table the flags name, and the rows and columns they choose."""
+    try:
+        table, name, default_target = load_table(settings.dataset, settings.delimiter)
+        return TableData.select(table, settings.model, name, default_target)
+    except SettingError as error:
+        raise flag_error(error) from None
 
 
 # -- output files -----------------------------------------------------------------------------------
@@ -53,31 +106,17 @@ def suffix(extension: str) -> str:
     return extension if extension.startswith(SEPARATORS) else f"_{extension}"
 
 
-def output_paths(args: argparse.Namespace, classification: bool) -> dict[str, str]:
-    """Every file a run writes, by role; no two may be the same file."""
-    names = {
-        "metrics": "metrics.json",
-        "history": "history.json",
-        "config": "config.json",
-        "loss plot": "loss.png",
-    }
-    names["class plot" if classification else "prediction plot"] = (
-        "confusion_matrix.png" if classification else "predictions.png"
-    )
-    if args.wanted_features:
-        names["feature plot"] = "features.png"
-    return named_outputs(args, names, "model")
-
-
-def named_outputs(args: argparse.Namespace, names: dict[str, str], model: str) -> dict[str, str]:
-    """``names`` by role as paths in ``--output_dir`` with the suffix, and ``--save`` (default: the
+def named_outputs(
+    output_dir: str, extension: str, save: str | None, names: dict[str, str], model: str
+) -> dict[str, str]:
+    """``names`` by role as paths in ``output_dir`` with the suffix, and ``save`` (default: the
     folder's ``model<ext>.npz``) as ``"model"``; no two may be the same file."""
-    ext = suffix(args.extension_name)
+    ext = suffix(extension)
     paths = {}
     for role, name in names.items():
-        stem, dot, extension = name.rpartition(".")
-        paths[role] = os.path.join(args.output_dir, f"{stem}{ext}{dot}{extension}")
-    paths["model"] = args.save or os.path.join(args.output_dir, f"{model}{ext}.npz")
+        stem, dot, kind = name.rpartition(".")
+        paths[role] = os.path.join(output_dir, f"{stem}{ext}{dot}{kind}")
+    paths["model"] = save or os.path.join(output_dir, f"{model}{ext}.npz")
     seen: dict[str, str] = {}
     for role, path in paths.items():
         key = os.path.realpath(path)
@@ -87,6 +126,18 @@ def named_outputs(args: argparse.Namespace, names: dict[str, str], model: str) -
             )
         seen[key] = role
     return paths
+
+
+def output_paths(args: argparse.Namespace, classification: bool) -> dict[str, str]:
+    """Every file a run writes, by role; no two may be the same file."""
+    names = {"metrics": "metrics.json", "history": "history.json", "config": "config.json"}
+    names["loss plot"] = "loss.png"
+    names["class plot" if classification else "prediction plot"] = (
+        "confusion_matrix.png" if classification else "predictions.png"
+    )
+    if args.wanted_features:
+        names["feature plot"] = "features.png"
+    return named_outputs(args.output_dir, args.extension_name, args.save, names, "model")
 
 
 def prepare_folder(path: str, flag: str) -> None:
@@ -103,7 +154,7 @@ def write_json(path: str, data: Any) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
-def write_config(path: str, args: argparse.Namespace) -> None:
+def write_config(path: str, settings: RunSettings) -> None:
     """config.json: the run's settings and versions; ``tinynet train --config`` repeats the run."""
     write_json(
         path,
@@ -112,176 +163,63 @@ def write_config(path: str, args: argparse.Namespace) -> None:
             "numpy": np.__version__,
             "python": platform.python_version(),
             "command": "tinynet train --config " + path,
-            "settings": run_settings(args),
+            "settings": settings.to_dict(),
         },
     )
 
 
 # -- the run ----------------------------------------------------------------------------------------
-def describe_model(
-    args: argparse.Namespace, data: Problem, encoder: TableEncoder, n_out: int, params: int
-) -> str:
-    """The model line: architecture, and every setting that differs from the plain model."""
-    output = args.output or ("softmax" if args.task == "classification" else "linear")
-    inputs = str(len(encoder.numeric))
-    if encoder.text:
-        kind = "one-hot" if args.categorical == "onehot" else "embedded"
-        inputs += f" numbers + {len(encoder.text)} text ({kind})"
-    parts = [" -> ".join([inputs, *map(str, args.layers), str(n_out)]), args.activation, f"{output} output"]
-    parts += [f"{args.weight_init} init", f"{args.optimizer} lr={args.learning_rate} decay={args.decay_rate}"]
-    extras = [
-        (args.l1, f"l1={args.l1}"),
-        (args.l2, f"l2={args.l2}"),
-        (args.dropout, f"dropout={args.dropout}"),
-        (args.norm != "none", f"{args.norm} norm"),
-        (args.clip, f"clip={args.clip}"),
-        (args.batch_size != 32, f"batch={args.batch_size}"),
-        (args.dtype != "float64", args.dtype),
-        (args.patience != 10, f"patience={args.patience}" if args.patience else "no early stopping"),
-        (args.validation_split != 0.2 and args.patience, f"validation={args.validation_split}"),
-        (args.missing != "impute", "rows with missing values dropped"),
-    ]
-    parts += [text for on, text in extras if on]
-    return f"model: {', '.join(parts)}, {params} parameters"
-
-
-def check_size(args: argparse.Namespace, build: MLP, n_in: int, n_out: int, categories: list[int]) -> None:
-    count = build.num_parameters(n_in, n_out, categories)
-    itemsize = np.dtype(args.dtype).itemsize
-    try:  # weights, gradients and up to two optimizer buffers
-        check_fits_in_memory(
-            4 * count * itemsize, f"--layers {' '.join(map(str, args.layers))} ({count:,} parameters)"
-        )
-    except ValueError as error:
-        raise CLIError(f"{error}; choose smaller --layers") from None
-
-
-@dataclass
-class Trained:
-    """A network trained on some rows of a problem, with what it takes to use it on others."""
-
-    body: tn.Module  # logits or values
-    encoder: TableEncoder
-    y_scaler: StandardScaler | None
-    history: tn.History
-    seconds: float
-
-    def outputs(self, data: Problem, rows: Array, dtype: Any) -> Array:
-        """Class indices (classification) or values in original units for ``rows`` of the table."""
-        raw: Array = tn.predict(self.body, _typed(self.encoder.encode(data.table, data.rows[rows]), dtype))
-        if self.y_scaler is None:
-            labels: Array = raw.argmax(axis=1)
-            return labels
-        values: Array = self.y_scaler.inverse_transform(raw[:, 0])
-        return values
-
-
-def train_rows(
-    args: argparse.Namespace, data: Problem, rows: Array, callbacks: list[tn.Callback] | None = None
-) -> Trained:
-    """Train ``args``'s network on ``rows`` of ``data`` (statistics from these rows only)."""
-    classification = args.task == "classification"
-    encoder = TableEncoder(data.numeric, data.text, args.categorical).fit(data.table, data.rows[rows])
-    encoded = encoder.encode(data.table, data.rows[rows])
-    n_out = len(data.target_names or ()) if classification else 1
-    categories = [] if args.categorical == "onehot" else encoder.cardinalities()
-    build = builder(args, categories)
-    check_size(args, build, encoder.width, n_out, categories)
-    dtype = np.dtype(args.dtype)
-    y = data.y[rows]
-    y_scaler = None
-    if classification:
-        targets: Any = y
-        loss: tn.Loss = tn.CrossEntropyLoss()
-    else:
-        y_scaler = StandardScaler().fit(y)
-        targets = y_scaler.transform(y).astype(dtype)
-        loss = tn.MSELoss()
-    rng = np.random.default_rng(args.seed)
-    body = build(encoder.width, n_out, rng, categories)
-    optimizer = make_optimizer(args.optimizer, body.parameters(), args.learning_rate)
-    start = time.perf_counter()
+def train(
+    model: TabularModel, data: TableData, rows: Array, callbacks: list[tn.Callback] | None = None
+) -> TabularModel:
+    """``model.fit`` on ``rows``, a divergence worded for the command line."""
     try:
-        history = tn.fit(
-            body,
-            _typed(encoded, dtype),
-            targets,
-            loss=loss,
-            optimizer=optimizer,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            rng=rng,
-            schedule=tn.InverseTimeDecay(args.learning_rate, args.decay_rate),
-            clipper=tn.ClipGlobalNorm(args.clip) if args.clip else None,
-            regularizer=tn.L1L2(args.l1, args.l2) if args.l1 or args.l2 else None,
-            validation_split=args.validation_split if args.patience else 0.0,
-            early_stopping=tn.EarlyStopping(patience=args.patience) if args.patience else None,
-            callbacks=callbacks or [],
-            verbose=0,
-        )
+        return model.fit(data, rows, callbacks=callbacks or [])
     except tn.TrainingDivergedError as error:
+        settings = model.settings
         raise tn.TrainingDivergedError(
-            f"{str(error).split('; the model holds')[0]}. Nothing was written. Lower --learning_rate "
-            f"(now {args.learning_rate})" + ("" if args.clip else " or add --clip 1.0"),
+            f"{error.what}. Nothing was written. Lower --learning_rate (now {settings.learning_rate})"
+            + ("" if settings.clip else " or add --clip 1.0"),
             epoch=error.epoch,
             step=error.step,
             history=error.history,
+            what=error.what,
         ) from None
-    return Trained(body, encoder, y_scaler, history, time.perf_counter() - start)
 
 
-def model_file(args: argparse.Namespace, data: Problem, trained: Trained) -> tuple[tn.Module, dict[str, Any]]:
-    """The model to save (Softmax appended when asked for) and the metadata predict and export read."""
-    classification = args.task == "classification"
-    output = args.output or ("softmax" if classification else "linear")
-    model = with_output(trained.body, tn.Softmax()) if output == "softmax" else trained.body
-    metadata = {
-        "task": args.task,
-        "dataset": data.name,
-        "target_name": data.target.name,
-        "target_names": list(data.target_names) if data.target_names is not None else None,
-        "features": trained.encoder.state(),
-        "outputs": "probabilities" if output == "softmax" else ("logits" if classification else "values"),
-        "y_scaler": trained.y_scaler.get_state() if trained.y_scaler is not None else None,
-    }
-    return model, metadata
-
-
-def test_report(
-    args: argparse.Namespace, data: Problem, trained: Trained, train: Array, test: Array, say: Any
-) -> tuple[dict[str, Any], Array]:
-    """Print and return the test metrics; also the predictions (class indices or original units)."""
-    predicted = trained.outputs(data, test, np.dtype(args.dtype))
-    y_test = data.y[test]
-    if args.task == "classification":
-        results = report.classification(y_test, predicted, list(data.target_names or []), say)
+def test_report(model: TabularModel, data: TableData, train_rows: Array, test_rows: Array, say: Any) -> Any:
+    """Print the test metrics (and a hint at chance level); return the evaluation."""
+    evaluation = model.evaluate(data, test_rows)
+    say("\n" + evaluation.text)
+    if model.settings.classification and model.history is not None:
         note = report.chance_note(
-            trained.history.loss[-1], results["accuracy"], data.y[train], len(data.target_names or ())
+            model.history.loss[-1],
+            evaluation.metrics["accuracy"],
+            data.y[train_rows],
+            len(data.class_names or ()),
         )
         if note:
             say("\n" + note)
-    else:
-        results = report.regression(y_test, predicted, say)
-    return results, predicted
+    return evaluation
 
 
-def describe_data(
-    args: argparse.Namespace, data: Problem, encoder: TableEncoder, n_train: int, n_test: int
-) -> str:
-    described = f"{n_train} train / {n_test} test samples, {len(encoder.features)} features"
-    if encoder.text:
-        described += f": {len(encoder.numeric)} numeric, {len(encoder.text)} text"
-    missing = sum(int(data.table.column(f).missing[data.rows].sum()) for f in encoder.features)
+def describe_data(model: TabularSettings, data: TableData, n_train: int, n_test: int) -> str:
+    described = f"{n_train} train / {n_test} test samples, {len(data.features)} features"
+    if data.text:
+        described += f": {len(data.numeric)} numeric, {len(data.text)} text"
+    missing = data.missing_values()
     if missing:
-        described += f"; {missing} missing values " + ("imputed" if args.missing == "impute" else "")
+        described += f"; {missing} missing values " + ("imputed" if model.missing == "impute" else "")
     if data.dropped:
         described += f"; {data.dropped} rows left out (a missing target or value)"
-    return f"tinynet {tn.__version__}: {args.task} on {data.name} ({described})"
+    return f"tinynet {tn.__version__}: {model.task} on {data.name} ({described})"
 
 
-def check_output(args: argparse.Namespace) -> None:
-    if (args.output or "softmax") == "softmax" and args.output and args.task != "classification":
-        raise CLIError("--output softmax needs --task classification; regression uses --output linear")
+def build(model: TabularModel, data: TableData, rows: Array) -> None:
+    try:
+        model.build(data, rows)
+    except SettingError as error:
+        raise flag_error(error) from None
 
 
 def run_train(args: argparse.Namespace, out: Any) -> int:
@@ -289,59 +227,46 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
         if not args.quiet:
             print(*parts, file=out)
 
-    check_output(args)
-    classification = args.task == "classification"
+    settings = run_settings(args)
+    classification = settings.model.classification
     paths = output_paths(args, classification)
-    data = problem(args)
+    data = select(settings)
     wanted = wanted_columns(args, data)
-    train, test = split_indices(
-        len(data.rows), data.y, args.test_size, rng=args.seed, stratify=classification
+    train_rows, test_rows = split_indices(
+        len(data), data.y, settings.test_size, rng=settings.model.seed, stratify=classification
     )
-    preview = TableEncoder(data.numeric, data.text, args.categorical).fit(data.table, data.rows[train])
-    n_out = len(data.target_names or ()) if classification else 1
-    categories = [] if args.categorical == "onehot" else preview.cardinalities()
-    build = builder(args, categories)
-    check_size(args, build, preview.width, n_out, categories)
-    say(describe_data(args, data, preview, len(train), len(test)))
-    say(describe_model(args, data, preview, n_out, build.num_parameters(preview.width, n_out, categories)))
+    model = TabularModel(settings.model)
+    build(model, data, train_rows)
+    say(describe_data(settings.model, data, len(train_rows), len(test_rows)))
+    say(model.describe())
     # --show_loss prints a plain line per epoch; otherwise one live line, on a terminal only
-    progress = tn.Progress(args.epochs, out, live=not args.show_loss, announce_end=False)
+    progress = tn.Progress(settings.model.epochs, out, live=not args.show_loss, announce_end=False)
     show_progress = not args.quiet and (args.show_loss or progress.live)
-    trained = train_rows(args, data, train, [progress] if show_progress else [])
-    say(
-        f"trained {trained.history.epochs} epochs in {trained.seconds:.2f}s: "
-        f"{ending(trained.history, args.epochs)}"
-    )
+    train(model, data, train_rows, [progress] if show_progress else [])
+    assert model.history is not None
+    said = ending(model.history, settings.model.epochs)
+    say(f"trained {model.history.epochs} epochs in {model.seconds:.2f}s: {said}")
 
     for path in paths.values():
         prepare_folder(path, "--save" if path == args.save else "--output_dir")
-    results, predicted = test_report(args, data, trained, train, test, say)
-    model, metadata = model_file(args, data, trained)
-    tn.save(model, paths["model"], metadata=metadata)
-    write_json(paths["metrics"], results)
-    write_json(paths["history"], trained.history.to_dict())
-    write_config(paths["config"], args)
+    evaluation = test_report(model, data, train_rows, test_rows, say)
+    model.save(paths["model"])
+    write_json(paths["metrics"], evaluation.metrics)
+    write_json(paths["history"], model.history.to_dict())
+    write_config(paths["config"], settings)
     written = [paths["metrics"], paths["history"], paths["config"], paths["model"]]
-    raw_test = data.table, data.rows[test]
     written += write_plots(
-        args, data, trained.history, results, raw_test, wanted, data.y[test], predicted, paths, say
+        settings, data, model.history, evaluation.metrics, test_rows, wanted, evaluation.predicted, paths, say
     )
     say("\nwrote " + ", ".join(written))
     return 0
 
 
-def _typed(encoded: Encoded, dtype: np.dtype[Any]) -> Any:
-    inputs = encoded.inputs()
-    if isinstance(inputs, list):
-        return [part.astype(dtype) if part.dtype.kind == "f" else part for part in inputs]
-    return inputs.astype(dtype)
-
-
-def wanted_columns(args: argparse.Namespace, data: Problem) -> list[str]:
+def wanted_columns(args: argparse.Namespace, data: TableData) -> list[str]:
     """``--wanted_features`` as numeric feature column names (given by name or by index)."""
     if not args.wanted_features:
         return []
-    features = data.numeric + data.text
+    features = data.features
     chosen = []
     for item in args.wanted_features:
         if item.lstrip("-").isdigit():
@@ -362,22 +287,23 @@ def wanted_columns(args: argparse.Namespace, data: Problem) -> list[str]:
 
 
 def write_plots(
-    args: argparse.Namespace,
-    data: Problem,
+    settings: RunSettings,
+    data: TableData,
     history: tn.History,
     results: dict[str, Any],
-    raw_test: tuple[Any, Any],
+    test_rows: Array,
     wanted: list[str],
-    y_test: Any,
     predicted: Any,
     paths: dict[str, str],
     say: Callable[..., None],
 ) -> list[str]:
-    from tinynet import plot
+    from tinynet.tools import plot
 
-    classification = args.task == "classification"
+    task = settings.model.task
+    classification = settings.model.classification
     target = data.target.name
-    split = f"{data.name}, {args.task}"
+    y_test = data.y[test_rows]
+    split = f"{data.name}, {task}"
     loss_label = "cross-entropy loss" if classification else f"MSE of the standardized {target}"
     try:
         written = [
@@ -403,8 +329,8 @@ def write_plots(
                 )
             )
         if wanted:
-            table, rows = raw_test
-            x = np.column_stack([table.column(name).values[rows] for name in wanted])
+            rows = data.rows[test_rows]
+            x = np.column_stack([data.table.column(name).values[rows] for name in wanted])
             written.append(
                 plot.plot_features(
                     x,

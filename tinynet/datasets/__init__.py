@@ -19,7 +19,7 @@ from importlib import resources
 
 import numpy as np
 
-from tinynet._checks import Array
+from tinynet.core.checks import Array
 from tinynet.datasets.table import MISSING, Column, Table, read_table, text_source
 
 TASKS = ("classification", "regression")

@@ -24,8 +24,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from tinynet._checks import Array
-from tinynet._io import open_regular
+from tinynet.core.checks import Array
+from tinynet.core.files import open_regular
 
 MISSING = frozenset({"", "na", "nan", "null", "none", "?"})
 MAX_FIELD = 2**20  # a cell longer than 1 MiB is refused rather than parsed (csv's own limit is 128 KiB)

@@ -1,0 +1,1 @@
+"""tinynet inside other libraries' workflows: scikit-learn estimators (``tinynet.sklearn``)."""

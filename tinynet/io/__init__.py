@@ -1,0 +1,1 @@
+"""Files a model leaves as: safe model files (``save``/``load``) and ONNX export."""

@@ -1,0 +1,359 @@
+"""ONNX export: a trained tinynet model as a file every serving stack reads (``tinynet[onnx]``).
+
+    tn.export_onnx(model, "model.onnx")                      # opset 17, float32, any batch size
+    tn.export_onnx(model, "model.onnx", opset=20)            # GELU as the native Gelu op
+
+Every built-in layer and container converts: Dense (Gemm), the activations, Softmax, Identity,
+Flatten, Dropout (identity at inference), BatchNorm1d (its running statistics), LayerNorm
+(LayerNormalization), GELU (exact and tanh: ``Gelu`` from opset 20, below it the formula with
+``Erf`` or ``Tanh``), ELU, Softplus (with PyTorch's beta and threshold), LeakyReLU, Embedding
+(Gather), Sequential, Residual, Concat, Graph and its merge layers. The model is written in
+inference mode (eval).
+
+A custom module takes part through a ``to_onnx(builder, inputs) -> outputs`` method that adds its
+nodes with the ``OnnxBuilder`` it is given and returns the names of its output tensors:
+
+    class Swish(tn.Module):
+        def to_onnx(self, builder, inputs):
+            (x,) = inputs
+            return [builder.node("Mul", [x, builder.node("Sigmoid", [x])])]
+
+A module with neither a built-in converter nor ``to_onnx`` is refused with an error naming it.
+
+A model trained on a table goes out with its preprocessing inside the graph through
+``TabularModel.to_onnx`` (``tinynet.tabular.onnx``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tinynet.core.checks import as_float_dtype, check_int, one_line
+from tinynet.core.files import atomic_write_bytes
+from tinynet.core.inspect import example_input
+from tinynet.core.module import Module
+from tinynet.layers.activation import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from tinynet.layers.containers import Concat, Residual, Sequential
+from tinynet.layers.core import Dense, Dropout, Flatten
+from tinynet.layers.embedding import Embedding
+from tinynet.layers.graph import Graph
+from tinynet.layers.merge import Add, Concatenate, Merge, Multiply
+from tinynet.layers.normalization import BatchNorm1d, LayerNorm
+
+INSTALL_HINT = "pip install 'tinynet[onnx]'"
+OPSETS = range(13, 22)
+
+
+class ExportError(ValueError):
+    """The model cannot be written as ONNX (a module without a converter, an unsupported setting)."""
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:  # pragma: no cover - exercised by hiding the module in a test
+        raise ImportError(f"ONNX export needs the onnx package: {INSTALL_HINT}") from None
+    return onnx
+
+
+class OnnxBuilder:
+    """Collects the nodes and initializers of an ONNX graph; what ``to_onnx`` hooks are given.
+
+    ``dtype`` is the float type of every tensor (float32 or float64); ``opset`` the operator set.
+    """
+
+    def __init__(self, opset: int, dtype: np.dtype[Any]) -> None:
+        self.onnx = _onnx()
+        self.opset = opset
+        self.dtype = dtype
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self.ml_domain = False  # the ai.onnx.ml operators (LabelEncoder) are used
+        self._count = 0
+
+    @property
+    def tensor_type(self) -> int:
+        mapping = self.onnx.helper.np_dtype_to_tensor_dtype
+        return int(mapping(self.dtype))
+
+    def fresh(self, hint: str) -> str:
+        """A new, unique tensor name."""
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def constant(self, value: Any, hint: str = "const", dtype: Any = None) -> str:
+        """An initializer holding ``value`` (floats in the builder's dtype); returns its name."""
+        array = np.asarray(value)
+        if dtype is not None:
+            array = array.astype(dtype)
+        elif array.dtype.kind == "f":
+            array = array.astype(self.dtype)
+        name = self.fresh(hint)
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def node(
+        self, op: str, inputs: Sequence[str], hint: str | None = None, domain: str = "", **attributes: Any
+    ) -> str:
+        """Add one node with one output; returns the output's name."""
+        output = self.fresh(hint or op.lower())
+        self.nodes.append(self.onnx.helper.make_node(op, list(inputs), [output], domain=domain, **attributes))
+        if domain == "ai.onnx.ml":
+            self.ml_domain = True
+        return output
+
+
+# -- the built-in converters --------------------------------------------------------------------------
+Converter = Callable[[Any, OnnxBuilder, list[str]], list[str]]
+
+
+def _dense(m: Dense, b: OnnxBuilder, x: list[str]) -> list[str]:
+    inputs = [x[0], b.constant(m.weight.data, "weight")]
+    if m.bias is not None:
+        inputs.append(b.constant(m.bias.data, "bias"))
+    return [b.node("Gemm", inputs, "dense")]
+
+
+def _gelu(m: GELU, b: OnnxBuilder, x: list[str]) -> list[str]:
+    if b.opset >= 20:
+        return [b.node("Gelu", x, "gelu", approximate=m.approximate)]
+    (v,) = x
+    if m.approximate == "tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        cube = b.node("Mul", [b.node("Mul", [v, v]), v])
+        inner = b.node("Add", [v, b.node("Mul", [cube, b.constant(0.044715)])])
+        t = b.node("Tanh", [b.node("Mul", [inner, b.constant(math.sqrt(2.0 / math.pi))])])
+    else:  # 0.5 x (1 + erf(x / sqrt(2)))
+        t = b.node("Erf", [b.node("Mul", [v, b.constant(1.0 / math.sqrt(2.0))])])
+    half = b.node("Mul", [v, b.constant(0.5)])
+    return [b.node("Mul", [half, b.node("Add", [t, b.constant(1.0)])], "gelu")]
+
+
+def _softplus(m: Softplus, b: OnnxBuilder, x: list[str]) -> list[str]:
+    (v,) = x
+    z = b.node("Mul", [v, b.constant(m.beta)])
+    smooth = b.node("Div", [b.node("Softplus", [z]), b.constant(m.beta)])
+    return [b.node("Where", [b.node("Greater", [z, b.constant(m.threshold)]), v, smooth], "softplus")]
+
+
+def _batchnorm(m: BatchNorm1d, b: OnnxBuilder, x: list[str]) -> list[str]:
+    ones, zeros = np.ones(m.num_features), np.zeros(m.num_features)
+    scale = m.weight.data if m.weight is not None else ones
+    shift = m.bias.data if m.bias is not None else zeros
+    inputs = [
+        x[0],
+        b.constant(scale),
+        b.constant(shift),
+        b.constant(m.running_mean),
+        b.constant(m.running_var),
+    ]
+    return [b.node("BatchNormalization", inputs, "batchnorm", epsilon=m.eps)]
+
+
+def _layernorm(m: LayerNorm, b: OnnxBuilder, x: list[str]) -> list[str]:
+    if b.opset < 17:
+        raise ExportError(f"{one_line(m)} needs opset 17 or later (LayerNormalization), got {b.opset}")
+    scale = m.weight.data if m.weight is not None else np.ones(m.num_features)
+    shift = m.bias.data if m.bias is not None else np.zeros(m.num_features)
+    return [
+        b.node(
+            "LayerNormalization",
+            [x[0], b.constant(scale), b.constant(shift)],
+            "layernorm",
+            axis=-1,
+            epsilon=m.eps,
+        )
+    ]
+
+
+def _embedding(m: Embedding, b: OnnxBuilder, x: list[str]) -> list[str]:
+    gathered = b.node("Gather", [b.constant(m.weight.data, "table"), x[0]], axis=0)
+    return [b.node("Reshape", [gathered, b.constant(np.array([0, -1], np.int64), "shape")], "embedding")]
+
+
+def _residual(m: Residual, b: OnnxBuilder, x: list[str]) -> list[str]:
+    main = convert(m.module, b, x)
+    skip = x if m.shortcut is None else convert(m.shortcut, b, x)
+    return [b.node("Add", [main[0], skip[0]], "residual")]
+
+
+def _sequential(m: Sequential, b: OnnxBuilder, x: list[str]) -> list[str]:
+    for layer in m.layers:
+        x = convert(layer, b, x)
+    return x
+
+
+def _concat(m: Concat, b: OnnxBuilder, x: list[str]) -> list[str]:
+    return [b.node("Concat", [convert(branch, b, x)[0] for branch in m.branches], "concat", axis=1)]
+
+
+def _multiply(m: Multiply, b: OnnxBuilder, x: list[str]) -> list[str]:
+    out = x[0]
+    for other in x[1:]:
+        out = b.node("Mul", [out, other], "multiply")
+    return [out]
+
+
+def _graph(m: Graph, b: OnnxBuilder, x: list[str]) -> list[str]:
+    values = {name: tensor for (name, _, _), tensor in zip(m.input_specs, x, strict=True)}
+    for wire, layer in zip(m.wires, m.layers, strict=True):
+        values[wire.name] = convert(layer, b, [values[n] for n in wire.inputs])[0]
+    return [values[name] for name in m.output_names]
+
+
+CONVERTERS: dict[type, Converter] = {
+    Dense: _dense,
+    ReLU: lambda m, b, x: [b.node("Relu", x)],
+    LeakyReLU: lambda m, b, x: [b.node("LeakyRelu", x, alpha=m.negative_slope)],
+    Sigmoid: lambda m, b, x: [b.node("Sigmoid", x)],
+    Tanh: lambda m, b, x: [b.node("Tanh", x)],
+    Softmax: lambda m, b, x: [b.node("Softmax", x, axis=-1)],
+    Identity: lambda m, b, x: [b.node("Identity", x)],
+    Dropout: lambda m, b, x: [b.node("Identity", x, "dropout")],
+    Flatten: lambda m, b, x: [b.node("Flatten", x, axis=1)],
+    GELU: _gelu,
+    ELU: lambda m, b, x: [b.node("Elu", x, alpha=m.alpha)],
+    Softplus: _softplus,
+    BatchNorm1d: _batchnorm,
+    LayerNorm: _layernorm,
+    Embedding: _embedding,
+    Sequential: _sequential,
+    Residual: _residual,
+    Concat: _concat,
+    Add: lambda m, b, x: [b.node("Sum" if len(x) > 2 else "Add", x, "add")],
+    Multiply: _multiply,
+    Concatenate: lambda m, b, x: [b.node("Concat", x, "concatenate", axis=1)],
+    Graph: _graph,
+}
+
+
+def convert(module: Module, builder: OnnxBuilder, inputs: list[str]) -> list[str]:
+    """Add ``module``'s nodes reading tensors ``inputs``; returns its output tensors' names."""
+    hook = getattr(module, "to_onnx", None)
+    if callable(hook):
+        return list(hook(builder, inputs))
+    converter = CONVERTERS.get(type(module))
+    if converter is None:
+        raise ExportError(
+            f"cannot export {one_line(module)} to ONNX: it has no to_onnx(builder, inputs) method and no "
+            "built-in converter; give it one (see tinynet.io.onnx)"
+        )
+    return converter(module, builder, inputs)
+
+
+# -- writing ----------------------------------------------------------------------------------------
+def model_proto(
+    builder: OnnxBuilder, inputs: list[Any], outputs: list[Any], name: str, metadata: dict[str, str]
+) -> Any:
+    onnx = builder.onnx
+    graph = onnx.helper.make_graph(builder.nodes, name, inputs, outputs, builder.initializers)
+    opsets = [onnx.helper.make_opsetid("", builder.opset)]
+    if builder.ml_domain:
+        opsets.append(onnx.helper.make_opsetid("ai.onnx.ml", 3))
+    model = onnx.helper.make_model(
+        graph,
+        opset_imports=opsets,
+        ir_version=onnx.helper.find_min_ir_version_for(opsets),
+        producer_name="tinynet",
+    )
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def check_options(opset: int, dtype: Any) -> tuple[int, np.dtype[Any]]:
+    opset = check_int(opset, "opset", minimum=OPSETS.start)
+    if opset not in OPSETS:
+        raise ValueError(f"opset must be in [{OPSETS.start}, {OPSETS.stop - 1}], got {opset}")
+    return opset, as_float_dtype(dtype)
+
+
+def export_onnx(
+    model: Module,
+    path: str | None = None,
+    *,
+    opset: int = 17,
+    dtype: Any = "float32",
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+    in_features: int | None = None,
+) -> Any:
+    """Write ``model`` (in eval mode) as ONNX to ``path`` and return the ``onnx.ModelProto``.
+
+    Inputs are ``(batch, features)`` with any batch size: one per Graph input (integer inputs as
+    int64), named like the Graph's inputs or ``input``; outputs ``output`` (or ``output_0``, ...).
+    A model that does not declare its input width (one element-wise layer) needs ``in_features``.
+    The IR version is the lowest that supports ``opset``; ``onnx.checker.check_model(full_check=True)``
+    passes before anything is written.
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be a tinynet Module, got {type(model).__name__}")
+    opset, resolved = check_options(opset, dtype)
+    builder = OnnxBuilder(opset, resolved)
+    onnx = builder.onnx
+    if isinstance(model, Merge):
+        raise ExportError(f"{one_line(model)} takes several inputs: export it inside a tn.Graph")
+    try:
+        example = example_input(model, in_features)
+    except ValueError:
+        raise ExportError(
+            f"{one_line(model)} does not declare its input width: pass in_features= (or wrap it in a "
+            "tn.Graph)"
+        ) from None
+    examples = example if isinstance(example, list) else [example]
+    graph_names = [name for name, _, _ in getattr(model, "input_specs", [])] or ["input"]
+    names = list(input_names) if input_names is not None else graph_names
+    if len(names) != len(examples):
+        raise ValueError(f"input_names must name {len(examples)} inputs, got {len(names)}")
+    inputs = [
+        onnx.helper.make_tensor_value_info(
+            name,
+            onnx.TensorProto.INT64 if a.dtype.kind in "iu" else builder.tensor_type,
+            ["batch", a.shape[1]],
+        )
+        for name, a in zip(names, examples, strict=True)
+    ]
+    was_training = model.training
+    model.eval()
+    try:
+        widths = [np.shape(y)[1] for y in _as_list(copy.deepcopy(model).forward(example))]
+        tensors = convert(model, builder, names)
+    finally:
+        model.train(was_training)
+    if output_names is not None:
+        outs = list(output_names)
+    else:
+        outs = ["output"] if len(tensors) == 1 else [f"output_{i}" for i in range(len(tensors))]
+    if len(outs) != len(tensors):
+        raise ValueError(f"output_names must name {len(tensors)} outputs, got {len(outs)}")
+    for tensor, name in zip(tensors, outs, strict=True):
+        builder.nodes.append(onnx.helper.make_node("Identity", [tensor], [name]))
+    outputs = [
+        onnx.helper.make_tensor_value_info(name, builder.tensor_type, ["batch", width])
+        for name, width in zip(outs, widths, strict=True)
+    ]
+    proto = model_proto(builder, inputs, outputs, type(model).__name__, {"tinynet_model": one_line(model)})
+    if path is not None:
+        atomic_write_bytes(path, proto.SerializeToString())
+    return proto
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+__all__ = [
+    "CONVERTERS",
+    "ExportError",
+    "OnnxBuilder",
+    "check_options",
+    "convert",
+    "export_onnx",
+    "model_proto",
+]

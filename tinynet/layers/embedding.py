@@ -1,0 +1,119 @@
+"""``Embedding``: integer category indices in, learned vectors out, as ``torch.nn.Embedding``."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import DTypeLike
+from typing_extensions import Self, override
+
+from tinynet.core.checks import (
+    Array,
+    RngLike,
+    as_float_dtype,
+    as_generator,
+    check_grad_out,
+    check_int,
+    fmt_shape,
+)
+from tinynet.core.init import Initializer, get_initializer
+from tinynet.core.module import Module
+from tinynet.core.parameter import Parameter
+from tinynet.core.registry import register_module
+
+
+@register_module
+class Embedding(Module):
+    """A table of ``num_embeddings`` vectors of ``embedding_dim`` values, looked up by index.
+
+    idx: (batch,) -> y: (batch, dim);  idx: (batch, k) -> y: (batch, k * dim) (the k vectors side by side)
+    forward:  y[b] = W[idx[b]]
+    backward: dL/dW[i] += sum of g[b] over the positions b with idx[b] = i (repeated indices add up);
+              indices have no gradient, so ``backward`` returns None.
+    W starts as N(0, 1), as in PyTorch (``init="normal"``), or from any initializer of
+    ``tinynet.core.init`` by name or callable. An index outside [0, num_embeddings) is a ``ValueError``
+    naming it and its position.
+    """
+
+    not_settings: ClassVar[tuple[str, ...]] = ("init", "rng")  # the saved weights replace them
+
+    caches: ClassVar[tuple[str, ...]] = ("_idx",)
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        *,
+        init: str | Initializer = "normal",
+        dtype: DTypeLike = np.float64,
+        rng: RngLike = None,
+    ) -> None:
+        super().__init__()
+        self.num_embeddings = check_int(num_embeddings, "num_embeddings", minimum=1)
+        self.embedding_dim = check_int(embedding_dim, "embedding_dim", minimum=1)
+        resolved = as_float_dtype(dtype)
+        shape = (self.num_embeddings, self.embedding_dim)
+        if init == "normal":
+            table = as_generator(rng).standard_normal(shape).astype(resolved)
+        else:
+            table = np.asarray(get_initializer(init)(*shape, as_generator(rng), resolved)).astype(
+                resolved, copy=False
+            )
+            if table.shape != shape:
+                raise ValueError(f"init must return shape {fmt_shape(shape)}, got {fmt_shape(table.shape)}")
+        self.weight = Parameter(table, regularize=True, name="weight", copy=False)
+        self._idx: Array | None = None
+
+    @classmethod
+    @override
+    def from_config(cls, config: dict[str, Any], children: Any = ()) -> Self:
+        """The layer with a zero table (no random draw): a model file's weights are loaded next."""
+        return cls(**config, init="zeros")
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.weight.data.dtype
+
+    def example_input(self, in_features: int | None = None) -> Array:
+        return np.zeros((1, in_features or 1), dtype=np.int64)
+
+    def _indices(self, idx: Any) -> Array:
+        array = np.asarray(idx)
+        if array.dtype.kind not in "iu":
+            raise TypeError(
+                f"{self!r} takes integer indices, got dtype {array.dtype}; pass indices.astype(int)"
+            )
+        if array.ndim not in (1, 2):
+            raise ValueError(
+                f"{self!r} takes indices of shape (batch,) or (batch, k), got {fmt_shape(array.shape)}"
+            )
+        if array.size and (array.min() < 0 or array.max() >= self.num_embeddings):
+            bad = np.argwhere((array < 0) | (array >= self.num_embeddings))[0]
+            where = tuple(int(i) for i in bad)
+            value = int(array[where])
+            raise ValueError(
+                f"{self!r}: index {value} at position {where} is outside [0, {self.num_embeddings})"
+            )
+        return array
+
+    @override
+    def forward(self, x: Any) -> Array:
+        idx = self._indices(x)
+        self._idx = idx
+        y: Array = self.weight.data[idx]
+        return y.reshape(len(idx), -1)
+
+    @override
+    def backward(self, grad_out: Array) -> Any:
+        idx = self._cached(self._idx)
+        g = check_grad_out(
+            grad_out, (len(idx), (idx.shape[1] if idx.ndim == 2 else 1) * self.embedding_dim), self
+        )
+        grad = self.weight.grad
+        np.add.at(grad, idx.reshape(-1), g.reshape(-1, self.embedding_dim))
+        return None
+
+    @override
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}"

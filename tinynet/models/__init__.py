@@ -1,0 +1,1 @@
+"""Ready-made networks: ``MLP``, the builder of the usual multi-layer perceptron."""

@@ -1,0 +1,173 @@
+"""The gradient-check case list: every built-in Module and Loss with the inputs it is checked on.
+
+``tinynet gradcheck`` and the test suite both run this one list; a meta-test fails when an
+exported Module or Loss has no case. An input is given by its shape (drawn with |x| >= 0.1, so
+ReLU-like kinks never sit inside a finite-difference step) or by a function of a Generator and a
+dtype (category indices, several inputs); ``sample`` makes one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tinynet.core.checks import Array
+from tinynet.core.module import Module
+from tinynet.core.node import Input
+from tinynet.layers.activation import (
+    ELU,
+    GELU,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+    softmax,
+)
+from tinynet.layers.containers import Concat, Residual, Sequential
+from tinynet.layers.core import Dense, Dropout, Flatten
+from tinynet.layers.embedding import Embedding
+from tinynet.layers.graph import Graph
+from tinynet.layers.merge import Add, Concatenate, Multiply
+from tinynet.layers.normalization import BatchNorm1d, LayerNorm
+from tinynet.training.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, Loss, MAELoss, MSELoss
+
+InputSpec = tuple[int, ...] | Callable[[np.random.Generator, Any], Any]
+ModuleCase = tuple[str, Callable[[], Module], list[InputSpec]]
+LossCase = tuple[str, Callable[[], Loss], Callable[[np.random.Generator], tuple[Any, Any]]]
+
+
+def away_from_kink(shape: tuple[int, ...], rng: np.random.Generator) -> Array:
+    """Standard normal values pushed away from 0: sign(x) (|x| + 0.1)."""
+    x = rng.standard_normal(shape)
+    result: Array = np.sign(x) * (np.abs(x) + 0.1)
+    return result
+
+
+def sample(spec: InputSpec, rng: np.random.Generator, dtype: Any = np.float64) -> Any:
+    """An input for a case: floats away from kinks for a shape, or what the function makes."""
+    if callable(spec):
+        return spec(rng, dtype)
+    return away_from_kink(spec, rng).astype(dtype)
+
+
+def indices(high: int, shape: tuple[int, ...]) -> InputSpec:
+    """Integer category indices in [0, high) (never perturbed by the check)."""
+    return lambda rng, dtype: rng.integers(0, high, shape)
+
+
+def several(*shapes: tuple[int, ...]) -> InputSpec:
+    """A list of float inputs, for merge layers."""
+    return lambda rng, dtype: [sample(shape, rng, dtype) for shape in shapes]
+
+
+def two_input_graph() -> Graph:
+    """Numbers and category indices in, two outputs; a shared layer, fan-out, every merge layer."""
+    x = Input(3, name="x")
+    c = Input(2, name="c", dtype=np.int64)
+    shared = Dense(3, 3, rng=21)
+    a = Tanh()(shared(x))
+    b = shared(a)  # the same weights a second time
+    e = Embedding(5, 2, rng=22)(c)  # (batch, 4)
+    joined = Concatenate()([Add()([a, b]), e, Multiply()([a, x])])
+    return Graph(inputs=[x, c], outputs=[Dense(10, 2, rng=23)(joined), Sigmoid()(Dense(3, 1, rng=24)(b))])
+
+
+def fan_out_graph() -> Graph:
+    """One input read by two branches that meet again."""
+    x = Input(4, name="x")
+    h = Dense(4, 5, rng=25)(x)
+    return Graph(inputs=x, outputs=Add()([ReLU()(h), GELU("tanh")(h)]))
+
+
+def dropout_with_fixed_mask() -> Dropout:
+    layer = Dropout(0.4)
+    layer.fixed_mask = np.random.default_rng(0).random((4, 5)) >= 0.4
+    return layer
+
+
+def batchnorm_eval() -> BatchNorm1d:
+    layer = BatchNorm1d(3)
+    layer.running_mean[:] = [0.5, -1.0, 2.0]
+    layer.running_var[:] = [0.3, 2.0, 1.5]
+    layer.weight.data[:] = [1.5, -0.5, 2.0]  # type: ignore[union-attr]
+    return layer.eval()
+
+
+def shared_weights() -> Sequential:
+    """The same Parameter objects used twice: the gradient accumulates from both uses."""
+    layer = Dense(3, 3, rng=7)
+    return Sequential(layer, Tanh(), layer.clone(share_parameters=True))
+
+
+MODULE_CASES: list[ModuleCase] = [
+    ("Dense", lambda: Dense(4, 3, rng=0), [(5, 4), (1, 4)]),
+    ("Dense-nobias", lambda: Dense(3, 2, bias=False, rng=1), [(4, 3)]),
+    ("Dense-xavier", lambda: Dense(3, 5, init="xavier", rng=2), [(2, 3)]),
+    ("Identity", Identity, [(3, 4), (1, 2)]),
+    ("ReLU", ReLU, [(4, 5), (1, 3)]),
+    ("LeakyReLU", lambda: LeakyReLU(0.1), [(4, 5), (1, 3)]),
+    ("Sigmoid", Sigmoid, [(4, 5), (1, 3)]),
+    ("Tanh", Tanh, [(4, 5), (1, 3)]),
+    ("Softmax", Softmax, [(4, 5), (1, 3)]),
+    ("Flatten", Flatten, [(3, 2, 4), (1, 5)]),
+    (
+        "Sequential",
+        lambda: Sequential(Dense(4, 6, rng=3), Tanh(), Dense(6, 3, rng=4), Softmax()),
+        [(5, 4), (1, 4)],
+    ),
+    ("GELU", GELU, [(4, 5), (1, 3)]),
+    ("GELU-tanh", lambda: GELU("tanh"), [(4, 5)]),
+    ("ELU", lambda: ELU(0.7), [(4, 5), (1, 3)]),
+    ("Softplus", lambda: Softplus(2.0, threshold=3.0), [(4, 5), (1, 3)]),
+    ("Dropout-fixed-mask", dropout_with_fixed_mask, [(4, 5)]),
+    ("Dropout-eval", lambda: Dropout(0.5).eval(), [(3, 4)]),
+    ("BatchNorm1d-train", lambda: BatchNorm1d(3), [(5, 3), (2, 3)]),
+    ("BatchNorm1d-eval", batchnorm_eval, [(4, 3), (1, 3)]),
+    ("BatchNorm1d-noaffine", lambda: BatchNorm1d(4, affine=False), [(6, 4)]),
+    ("LayerNorm", lambda: LayerNorm(5), [(3, 5), (1, 5)]),
+    ("LayerNorm-noaffine", lambda: LayerNorm(4, elementwise_affine=False), [(2, 4)]),
+    ("Residual", lambda: Residual(Sequential(Dense(4, 4, rng=8), Tanh())), [(3, 4), (1, 4)]),
+    ("Residual-shortcut", lambda: Residual(Dense(3, 5, rng=9), Dense(3, 5, rng=10)), [(4, 3)]),
+    (
+        "Concat",
+        lambda: Concat(Dense(3, 2, rng=11), Sequential(Dense(3, 4, rng=12), Sigmoid()), Identity()),
+        [(4, 3)],
+    ),
+    ("shared-weights", shared_weights, [(4, 3)]),
+    (
+        "Sequential-nested",
+        lambda: Sequential(Sequential(Dense(3, 4, rng=5), Sigmoid()), Dense(4, 2, rng=6)),
+        [(3, 3)],
+    ),
+    ("Dropout-training", lambda: Dropout(0.3, rng=3), [(4, 5)]),
+    ("Embedding", lambda: Embedding(6, 3, rng=13), [indices(6, (5,)), indices(6, (4, 2))]),
+    ("Add", Add, [several((4, 3), (4, 3), (4, 3))]),
+    ("Multiply", Multiply, [several((4, 3), (4, 3))]),
+    ("Concatenate", Concatenate, [several((4, 2), (4, 3))]),
+    (
+        "Graph-two-inputs-two-outputs",
+        two_input_graph,
+        [lambda rng, dtype: [sample((4, 3), rng, dtype), rng.integers(0, 5, (4, 2))]],
+    ),
+    ("Graph-fan-out", fan_out_graph, [(3, 4)]),
+]
+
+LOSS_CASES: list[LossCase] = [
+    ("MSELoss", MSELoss, lambda r: (r.standard_normal((5, 3)), r.standard_normal((5, 3)))),
+    ("MSELoss-1d-target", MSELoss, lambda r: (r.standard_normal((4, 1)), r.standard_normal(4))),
+    ("MAELoss", MAELoss, lambda r: (away_from_kink((5, 3), r), np.zeros((5, 3)))),
+    ("HuberLoss", lambda: HuberLoss(0.7), lambda r: (away_from_kink((6, 2), r) * 2, np.zeros((6, 2)))),
+    ("CrossEntropyLoss-index", CrossEntropyLoss, lambda r: (r.standard_normal((5, 4)), r.integers(0, 4, 5))),
+    (
+        "CrossEntropyLoss-probs",
+        CrossEntropyLoss,
+        lambda r: (r.standard_normal((3, 4)), softmax(r.standard_normal((3, 4)))),
+    ),
+    ("CrossEntropyLoss-batch1", CrossEntropyLoss, lambda r: (r.standard_normal((1, 3)), np.array([2]))),
+    ("BCEWithLogitsLoss", BCEWithLogitsLoss, lambda r: (r.standard_normal((5, 2)), r.uniform(size=(5, 2)))),
+]
