@@ -173,7 +173,9 @@ def test_a_module_that_cannot_be_rebuilt_is_refused_at_save(tmp_path: Path) -> N
         def forward(self, x: Any) -> Any:
             return x
 
-    with pytest.raises(TypeError, match=r"the constructor argument 'width' is a setting, but the object has no"):
+    with pytest.raises(
+        TypeError, match=r"the constructor argument 'width' is a setting, but the object has no"
+    ):
         tn.save(tn.Sequential(Forgetful(3)), tmp_path / "f.npz")
     assert not (tmp_path / "f.npz").exists()
 

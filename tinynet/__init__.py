@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # what __getattr__ below loads on first use, for type checker
     from tinynet.datasets import load_csv
     from tinynet.io.onnx import ExportError, export_onnx
     from tinynet.models import mlp
+    from tinynet.tabular import TabularModel, TabularSettings
     from tinynet.tools import bench
     from tinynet.tools.gradcheck import GradcheckError, GradcheckReport, gradcheck, gradcheck_loss
     from tinynet.training import callbacks, clip, metrics, optim, regularizers, schedules
@@ -63,6 +64,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "export_onnx": ("tinynet.io.onnx", "export_onnx"),
     "ExportError": ("tinynet.io.onnx", "ExportError"),
     "load_csv": ("tinynet.datasets", "load_csv"),
+    "TabularModel": ("tinynet.tabular", "TabularModel"),
+    "TabularSettings": ("tinynet.tabular", "TabularSettings"),
     "data": ("tinynet.data", None),
     "datasets": ("tinynet.datasets", None),
     "tabular": ("tinynet.tabular", None),
@@ -153,6 +156,8 @@ __all__ = [
     "Softmax",
     "Softplus",
     "StepDecay",
+    "TabularModel",
+    "TabularSettings",
     "Tanh",
     "TrainingDivergedError",
     "Warmup",

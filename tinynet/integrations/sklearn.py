@@ -37,7 +37,7 @@ try:
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as error:  # pragma: no cover - exercised by a test that hides scikit-learn
     raise ImportError(
-        f"tinynet.integrations.sklearn needs scikit-learn >= 1.6: pip install 'tinynet[sklearn]' ({error})"
+        f"tinynet.sklearn needs scikit-learn >= 1.6: pip install 'tinynet[sklearn]' ({error})"
     ) from error
 
 from tinynet.core.checks import Array, as_float_dtype
