@@ -33,12 +33,21 @@ class StandardScaler:
             raise ValueError(f"{name} must be 1-D or 2-D, got shape {array.shape}")
         return array.astype(np.float64, copy=False) if array.dtype.kind != "f" else array
 
-    def fit(self, x: Any) -> Self:
+    def fit(self, x: Any, sample_weight: Any = None) -> Self:
+        """Learn the mean and scale of each column; with ``sample_weight`` (n,) weighted ones (a
+        weight of 2 counts a row twice, as scikit-learn)."""
         array = self._columns(x)
         if len(array) == 0:
             raise ValueError("StandardScaler.fit: x must hold at least one sample")
-        self.mean_ = array.mean(axis=0)
-        scale = array.std(axis=0)
+        if sample_weight is None:
+            self.mean_ = array.mean(axis=0)
+            scale = array.std(axis=0)
+        else:
+            weights = as_array(sample_weight, "sample_weight")
+            if weights.shape != (len(array),):
+                raise ValueError(f"sample_weight must have shape ({len(array)},), got {weights.shape}")
+            self.mean_ = np.average(array, axis=0, weights=weights)
+            scale = np.sqrt(np.average((array - self.mean_) ** 2, axis=0, weights=weights))
         self.scale_ = np.where(scale > 0, scale, 1.0).astype(array.dtype)
         return self
 

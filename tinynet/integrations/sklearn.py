@@ -42,25 +42,15 @@ except ImportError as error:  # pragma: no cover - exercised by a test that hide
 
 from tinynet.core.checks import Array, as_float_dtype
 from tinynet.core.module import Module
-from tinynet.data import split_indices
+from tinynet.data import StandardScaler, split_indices
 from tinynet.layers.activation import softmax
 from tinynet.models.mlp import MLP
 from tinynet.training.callbacks import EarlyStopping, History
-from tinynet.training.clip import ClipGlobalNorm
 from tinynet.training.loop import fit, predict
 from tinynet.training.losses import CrossEntropyLoss, Loss, MSELoss
-from tinynet.training.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
-from tinynet.training.regularizers import L1L2
+from tinynet.training.settings import TrainingSettings
 
 DEFAULT_MODULE = MLP(hidden=(32,))  # shared default: set_params copies it before changing it
-OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
-    "sgd": lambda params, lr: SGD(params, lr=lr),
-    "momentum": lambda params, lr: SGD(params, lr=lr, momentum=0.9),
-    "adam": lambda params, lr: Adam(params, lr=lr),
-    "adamw": lambda params, lr: AdamW(params, lr=lr),
-    "rmsprop": lambda params, lr: RMSprop(params, lr=lr),
-    "adagrad": lambda params, lr: Adagrad(params, lr=lr),
-}
 
 
 class _TinyNetEstimator(BaseEstimator):  # type: ignore[misc]
@@ -132,17 +122,29 @@ class _TinyNetEstimator(BaseEstimator):  # type: ignore[misc]
         model = builder(n_features, n_outputs, np.random.default_rng(seed))
         if not isinstance(model, Module):
             raise TypeError(f"module must build a tinynet Module, it built {type(model).__name__}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
         self.model_ = model.to(as_float_dtype(self.dtype))
-        self.optimizer_ = OPTIMIZERS[self.optimizer](model.parameters(), float(self.learning_rate))
+        self.optimizer_ = self._training().make_optimizer(model.parameters())
         self.history_ = History()
         self.loss_curve_: list[float] = []
         self.n_iter_ = 0
 
+    def _training(self) -> TrainingSettings:
+        """The estimator's training settings, as the command line and TabularModel name them."""
+        return TrainingSettings(
+            optimizer=self.optimizer,
+            learning_rate=float(self.learning_rate),
+            l1=float(self.l1),
+            l2=float(self.l2),
+            clip=self.clip,
+            epochs=int(self.epochs),
+            batch_size=int(self.batch_size),
+            validation_split=float(self.validation_fraction),
+        )
+
     def _train(
         self, x: Array, y: Array, sample_weight: Array | None, epochs: int, seed: int, validate: bool
     ) -> None:
+        training = self._training()
         validation = None
         weights = sample_weight
         if validate and self.early_stopping:
@@ -159,11 +161,11 @@ class _TinyNetEstimator(BaseEstimator):  # type: ignore[misc]
             loss=self._loss(),
             optimizer=self.optimizer_,
             epochs=epochs,
-            batch_size=int(self.batch_size),
+            batch_size=training.batch_size,
             rng=seed,
             schedule=self.schedule,
-            clipper=ClipGlobalNorm(self.clip) if self.clip else None,
-            regularizer=L1L2(self.l1, self.l2) if self.l1 or self.l2 else None,
+            clipper=training.clipper(),
+            regularizer=training.regularizer(),
             validation_data=validation,
             early_stopping=EarlyStopping(patience=int(self.patience)) if validation is not None else None,
             sample_weight=weights,
@@ -284,10 +286,8 @@ class TinyNetRegressor(RegressorMixin, _TinyNetEstimator):  # type: ignore[misc]
             values = column_or_1d(values, warn=True)
         if first:  # weighted statistics: a weight of 2 is the same row twice
             self._y_2d = values.ndim == 2
-            self._y_mean = np.average(values, axis=0, weights=weights)
-            scale = np.sqrt(np.average((values - self._y_mean) ** 2, axis=0, weights=weights))
-            self._y_scale = np.where(scale > 0, scale, 1.0)
-        scaled = (values - self._y_mean) / self._y_scale
+            self._y_scaler = StandardScaler().fit(values, sample_weight=weights)
+        scaled = self._y_scaler.transform(values)
         return scaled.reshape(len(values), -1), scaled.reshape(len(values), -1).shape[1]
 
     def _loss(self) -> Loss:
@@ -305,8 +305,9 @@ class TinyNetRegressor(RegressorMixin, _TinyNetEstimator):  # type: ignore[misc]
 
     def predict(self, X: Any) -> Array:
         """Predictions in the target's original units: (n,), or (n, k) for a 2-D target."""
-        values: Array = self._outputs(X) * self._y_scale + self._y_mean
-        return values if self._y_2d else values[:, 0]
+        outputs = self._outputs(X)
+        values: Array = self._y_scaler.inverse_transform(outputs if self._y_2d else outputs[:, 0])
+        return values
 
 
 __all__ = ["DEFAULT_MODULE", "MLP", "TinyNetClassifier", "TinyNetRegressor"]
