@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = ROOT / "examples"
 
 
 def run(name: str, *args: str) -> str:

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
-PACKAGE = Path(__file__).resolve().parent.parent / "tinynet"
+PACKAGE = ROOT / "tinynet"
 
 # The floors of the package, lowest first: a file may import only from floors below its own. Inside
 # a folder named in INSIDE, its files have floors of their own; elsewhere a folder's files may

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from support import run
 
 import tinynet as tn
-from tinynet.cli import build_parser, main
+from tinynet.cli import build_parser
 from tinynet.cli.parser import CLIError
 from tinynet.cli.search import MAX_CANDIDATES, Results, parse_grid
 from tinynet.data import fold_indices
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    out = io.StringIO()
-    code = main(argv, out=out)
-    return code, out.getvalue(), capsys.readouterr().err
 
 
 def table(path: Path) -> list[dict[str, str]]:

@@ -15,17 +15,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support import run
 
 import tinynet as tn
 from tinynet.cli import main
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(argv: str | list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    out = io.StringIO()
-    code = main(argv.split() if isinstance(argv, str) else argv, out=out)
-    return code, out.getvalue(), capsys.readouterr().err
 
 
 def iris(tmp_path: Path, extra: str = "", epochs: int = 5) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -13,21 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import require
+from support import require, run
 
 import tinynet as tn
-from tinynet.cli import main
 
 
 def words(text: str) -> list[str]:
     """Command-line words from one string, so long argument lists stay readable."""
     return text.split()
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    out = io.StringIO()
-    code = main(args, out=out)
-    return code, out.getvalue(), capsys.readouterr().err
 
 
 def assert_png(path: Path) -> None:

@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from support import ROOT
 
 import tinynet as tn
 from tinynet.cli import main
 from tinynet.tools.cases import two_input_graph
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_bench_quick_prints_the_tables_and_writes_json(tmp_path: Path) -> None:
