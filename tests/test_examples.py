@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from support import ROOT
 
+pytestmark = pytest.mark.slow  # runs every example
+
 EXAMPLES = ROOT / "examples"
 
 

@@ -8,7 +8,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 from support import ROOT
+
+pytestmark = pytest.mark.slow  # builds and installs a wheel
 
 
 def test_wheel_installs_and_loads_bundled_data(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from support import ROOT
 
+pytestmark = pytest.mark.slow  # runs the README's commands
+
 README = (ROOT / "README.md").read_text()
 
 

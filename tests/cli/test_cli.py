@@ -264,6 +264,7 @@ def test_bad_csv_task_mismatch(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert code == 2 and "numeric target" in err
 
 
+@pytest.mark.slow
 def test_subprocess_console_script_and_module(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "tinynet"
     assert script.exists(), "the tinynet console script is installed next to the interpreter"

@@ -37,6 +37,7 @@ def cli(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 # -- pipes, output files ----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_closed_pipe_does_not_stop_a_run(tmp_path: Path) -> None:
     result = cli(
         f"set -o pipefail; tinynet train -t classification -d iris -l 16 8 --output_dir {tmp_path} | head -1",

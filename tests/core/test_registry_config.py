@@ -242,3 +242,31 @@ def test_errors_keep_type_message_and_attributes(container: str, where: str) -> 
         assert check(info.value)
         notes = "\n".join(getattr(info.value, "__notes__", []))
         assert __import__("re").search(note, notes), notes
+
+
+def test_a_new_constructor_argument_is_a_setting_without_a_further_edit(tmp_path: Path) -> None:
+    @tn.register_module(name="tests.Affine")
+    class Affine(tn.Module):
+        def __init__(self, factor: float = 2.0, offset: float = 0.0) -> None:  # offset: the "new" argument
+            super().__init__()
+            self.factor, self.offset = factor, offset
+
+        def forward(self, x: Any) -> Any:
+            return x * self.factor + self.offset
+
+    module = Affine(3.0, offset=1.5)
+    assert module.get_config() == {"factor": 3.0, "offset": 1.5}
+    assert repr(module) == "Affine(factor=3.0, offset=1.5)" and repr(Affine()) == "Affine()"
+    tn.save(tn.Sequential(module), tmp_path / "a.npz")
+    loaded = tn.load(tmp_path / "a.npz")[0]
+    assert isinstance(loaded, Affine) and loaded.offset == 1.5, "the new argument is saved and loaded"
+
+
+def test_arguments_that_are_not_settings_are_opted_out_by_name() -> None:
+    assert (
+        "rng" not in tn.Dense(2, 3, rng=0).get_config() and "init" not in tn.Dense(2, 3, rng=0).get_config()
+    )
+    assert tn.Dense(2, 3, bias=False, rng=0).get_config()["bias"] is False
+    assert tn.SGD(tn.Dense(2, 3, rng=0).parameters(), lr=0.1).get_config()["lr"] == 0.1
+    assert "params" not in tn.Adam(tn.Dense(2, 3, rng=0).parameters()).get_config()
+    assert tn.MLP(hidden=(8,)).get_params()["hidden"] == (8,) and "hidden=[8]" in repr(tn.MLP(hidden=(8,)))

@@ -23,6 +23,8 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from tinynet.cli import main  # noqa: E402
 from tinynet.sklearn import TinyNetClassifier  # noqa: E402
 
+pytestmark = pytest.mark.slow  # starts a local cluster
+
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:

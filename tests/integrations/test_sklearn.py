@@ -61,6 +61,7 @@ def test_a_grid_reaches_the_network_through_module_parameters() -> None:
     assert estimator.module.hidden == (4,) and DEFAULT_MODULE.hidden == (32,)
 
 
+@pytest.mark.slow
 def test_reproducible_with_an_integer_random_state_also_in_parallel() -> None:
     x, y = classification()
     grid = {"module__hidden": [(8,), (12,)], "epochs": [10, 15]}

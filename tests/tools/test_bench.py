@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from support import ROOT
 
 import tinynet as tn
@@ -16,6 +17,7 @@ from tinynet.cli import main
 from tinynet.tools.cases import two_input_graph
 
 
+@pytest.mark.slow
 def test_bench_quick_prints_the_tables_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run(
