@@ -23,7 +23,14 @@ def run(name: str, *args: str) -> str:
 
 
 def test_every_example_has_a_test() -> None:
-    tested = {"iris.py", "diabetes.py", "custom_layer.py", "residual_mlp.py", "two_inputs.py"}
+    tested = {
+        "iris.py",
+        "diabetes.py",
+        "custom_layer.py",
+        "residual_mlp.py",
+        "two_inputs.py",
+        "penguins_table.py",
+    }
     assert {p.name for p in EXAMPLES.glob("*.py")} <= tested
 
 
@@ -77,3 +84,9 @@ def test_two_inputs_example_trains_saves_loads_and_draws_a_graph(tmp_path: Path)
     dot = (tmp_path / "penguins_graph.dot").read_text()
     assert 'label="numbers: (batch, 5)"' in dot and 'label="categories: (batch, 2)"' in dot
     assert (tmp_path / "penguins_graph.npz").exists()
+
+
+def test_penguins_table_example_matches_tinynet_train(tmp_path: Path) -> None:
+    out = run("penguins_table.py", str(tmp_path))
+    assert "accuracy                             0.971        69" in out, "the README's tinynet train result"
+    assert (tmp_path / "penguins.npz").exists() and "predictions for the first test rows" in out

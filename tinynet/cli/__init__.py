@@ -1,7 +1,8 @@
 """The ``tinynet`` command: ``train``, ``search``, ``summary``, ``predict``, ``evaluate``, ``gradcheck``,
 ``bench`` and ``export``.
 
-``tinynet train`` keeps every flag of the seed project (same long and short spellings, types,
+tinynet grew from a small NumPy MLP project that trained iris and diabetes from the console;
+``tinynet train`` keeps every flag of that project (same long and short spellings, types,
 choices and defaults); dash spellings such as ``--learning-rate`` are aliases. Bad input ends with
 one line on stderr and exit code 2, a failed training or check with exit code 1, and never a
 traceback: an unexpected internal error prints one line (exit code 3) saying that ``--traceback``

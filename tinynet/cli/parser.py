@@ -1,4 +1,4 @@
-"""The argument parser of the ``tinynet`` command: the seed project's flags, their checks, and help.
+"""The argument parser of the ``tinynet`` command: the flags, their checks, and help.
 
 Every ``--long_name`` also answers to ``--long-name``. A misspelled flag is an error that names the
 closest flag of the subcommand and its ``--help``. ``tinynet train --config FILE`` takes the run's

@@ -6,7 +6,7 @@
 | he_uniform      | U(-a, a), a = sqrt(6 / fan_in)                 | ReLU, LeakyReLU  |
 | xavier_normal   | N(0, 2 / (fan_in + fan_out))                   | Tanh, Sigmoid    |
 | xavier_uniform  | U(-a, a), a = sqrt(6 / (fan_in + fan_out))     | Tanh, Sigmoid    |
-| random_normal   | N(0, 0.01^2) (the seed project's "random")     | small baselines  |
+| random_normal   | N(0, 0.01^2) (``--weight_init random``)         | small baselines  |
 | zeros           | 0                                              | biases           |
 """
 
@@ -50,7 +50,7 @@ def xavier_uniform(fan_in: int, fan_out: int, rng: np.random.Generator, dtype: D
 
 
 def random_normal(fan_in: int, fan_out: int, rng: np.random.Generator, dtype: DTypeLike) -> Array:
-    """N(0, 0.01^2): small random weights, the seed project's ``random`` initialization."""
+    """N(0, 0.01^2): small random weights, ``tinynet train --weight_init random``."""
     return (rng.standard_normal((fan_in, fan_out)) * 0.01).astype(dtype)
 
 
@@ -59,7 +59,7 @@ def zeros(fan_in: int, fan_out: int, rng: np.random.Generator, dtype: DTypeLike)
     return allocate((fan_in, fan_out), dtype)
 
 
-# "he", "xavier" and "random" are the seed project's names (its --weight_init choices)
+# "he", "xavier" and "random" are the names ``tinynet train --weight_init`` has always taken
 INITIALIZERS: Choices[Initializer] = Choices(
     "init",
     {

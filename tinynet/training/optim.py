@@ -361,7 +361,8 @@ class Adagrad(Optimizer):
 
 
 # The optimizer names of the command line, the search and the estimators, each called as
-# ``OPTIMIZERS[name](params, lr=lr)``. "momentum" is the seed project's SGD with momentum 0.9.
+# ``OPTIMIZERS[name](params, lr=lr)``. "momentum" is SGD with momentum 0.9,
+# the name the command line has had since the MLP project tinynet grew from.
 OPTIMIZERS: Choices[Callable[..., Optimizer]] = Choices(
     "optimizer",
     {

@@ -3,7 +3,7 @@
 | schedule          | lr(t)                                                                   |
 |-------------------|-------------------------------------------------------------------------|
 | Constant          | lr                                                                      |
-| InverseTimeDecay  | lr / (1 + decay_rate * t)   (the seed project's ``--decay_rate``)       |
+| InverseTimeDecay  | lr / (1 + decay_rate * t)   (``tinynet train --decay_rate``)            |
 | ExponentialDecay  | lr * gamma^t                                                            |
 | StepDecay         | lr * gamma^floor(t / step_size)                                         |
 | CosineDecay       | min_lr + (lr - min_lr) (1 + cos(pi t / total)) / 2, min_lr for t >= total |

@@ -25,7 +25,8 @@ from tinynet.training.schedules import InverseTimeDecay, Schedule
 
 @dataclass(frozen=True, kw_only=True)
 class TrainingSettings:
-    """Training by name (defaults: the seed project's console defaults).
+    """Training by name (defaults: those of ``tinynet train``, kept from the
+    small NumPy MLP project tinynet grew from).
 
     optimizer: a name of ``tinynet.optim.OPTIMIZERS``; learning_rate > 0; decay_rate >= 0, the
     inverse-time decay per epoch, lr_t = lr / (1 + decay_rate * t); l1, l2 >= 0, penalties on the
