@@ -21,6 +21,7 @@ from tinynet.models.mlp import MLP, with_output
 from tinynet.tabular import TableEncoder, TabularModel, TabularSettings, load_table
 from tinynet.tabular.data import target_position
 from tinynet.tabular.metadata import describes_a_table_model
+from tinynet.tabular.model import MetadataMismatchError
 from tinynet.tabular.settings import SettingError
 from tinynet.tools.bench import benchmark, profile
 from tinynet.tools.cases import LOSS_CASES, MODULE_CASES, sample
@@ -127,11 +128,8 @@ def _checked(path: str, work: Any) -> Any:
     """Run ``work``; a model that does not fit its own file's description is the file's fault."""
     try:
         return work()
-    except ValueError as error:
-        text = str(error)
-        if text.startswith(("the model does not fit", "the class names do not fit")):
-            raise CLIError(f"{path}: {text}") from None
-        raise
+    except MetadataMismatchError as error:
+        raise CLIError(f"{path}: {error}") from None
 
 
 def run_evaluate(args: argparse.Namespace, out: Any) -> int:
@@ -142,13 +140,6 @@ def run_evaluate(args: argparse.Namespace, out: Any) -> int:
     table = read_table(args.data, args.delimiter)
     if (args.target or model.target_name) is None:
         raise CLIError(f"{path}: the model file does not name its target column; pass --target")
-    try:
-        target_position(table, args.target or model.target_name, None)
-    except SettingError:
-        raise CLIError(
-            f"--target {args.target or model.target_name}: no such column in {table.path}; "
-            f"columns are {table.names}"
-        ) from None
     evaluation = _checked(path, lambda: model.evaluate(table, target=args.target))
     print(f"tinynet {tn.__version__}: {path} on {args.data} ({len(table)} samples)", file=out)
     print("\n" + evaluation.text, file=out)

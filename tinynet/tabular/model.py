@@ -39,7 +39,7 @@ from tinynet.tabular.encoder import Encoded, TableEncoder
 from tinynet.tabular.metadata import TabularMetadata, describes_a_table_model
 from tinynet.tabular.settings import SettingError, TabularSettings
 from tinynet.training.callbacks import Callback, History
-from tinynet.training.loop import TrainingDivergedError, fit, predict
+from tinynet.training.loop import fit, predict
 from tinynet.training.losses import CrossEntropyLoss, Loss, MSELoss
 
 Rows = Sequence[int] | Array | None
@@ -49,15 +49,18 @@ TableLike = TableData | Table | str | os.PathLike[str]
 @dataclass(frozen=True)
 class Evaluation:
     """Test metrics: ``metrics`` (metrics.json's content), ``text`` (the report as printed) and
-    ``predicted`` (class indices or values in the target's units), for ``n`` rows."""
+    ``predicted`` (class indices or values in the target's units)."""
 
     metrics: dict[str, Any]
     text: str
     predicted: Array
-    n: int
 
     def __str__(self) -> str:
         return self.text
+
+
+class MetadataMismatchError(ValueError):
+    """The network does not fit the metadata saved beside it (a damaged or hand-edited model file)."""
 
 
 class TabularModel:
@@ -185,7 +188,7 @@ class TabularModel:
         try:
             out: Array = predict(network, self._inputs(encoded), batch_size=4096)
         except (ValueError, TypeError) as error:
-            raise ValueError(
+            raise MetadataMismatchError(
                 f"the model does not fit its own feature description ({str(error).splitlines()[0]})"
             ) from None
         if (
@@ -193,7 +196,7 @@ class TabularModel:
             and self.class_names is not None
             and out.shape[1] != len(self.class_names)
         ):
-            raise ValueError(f"the class names do not fit the model's {out.shape[1]} outputs")
+            raise MetadataMismatchError(f"the class names do not fit the model's {out.shape[1]} outputs")
         return out
 
     def predict_proba(self, data: TableLike, rows: Rows = None) -> Array:
@@ -248,7 +251,7 @@ class TabularModel:
             results, text = report.classification(truth, predicted, classes)
         else:
             results, text = report.regression(truth, predicted)
-        return Evaluation(results, text, predicted, len(truth))
+        return Evaluation(results, text, predicted)
 
     def _truth(self, table: Table, target: str | None, classes: list[str]) -> Array:
         name = target or self.target_name
@@ -356,8 +359,10 @@ class TabularModel:
 
     def _inputs(self, encoded: Encoded) -> Any:
         """The encoded rows as the network takes them, floats in the network's dtype."""
-        dtype = self.network.dtype if self.network is not None and self.network.dtype is not None else None
-        dtype = dtype or self.settings.numpy_dtype
+        # not `network.dtype or ...`: a NumPy dtype is falsy (it has no fields)
+        dtype = self.network.dtype if self.network is not None else None
+        if dtype is None:
+            dtype = self.settings.numpy_dtype
         inputs = encoded.inputs()
         if isinstance(inputs, list):
             return [part.astype(dtype) if part.dtype.kind == "f" else part for part in inputs]
@@ -375,4 +380,4 @@ def _settings(recorded: TabularMetadata) -> TabularSettings:
     return TabularSettings(task=recorded.task)
 
 
-__all__ = ["Evaluation", "TabularModel", "TrainingDivergedError"]
+__all__ = ["Evaluation", "MetadataMismatchError", "TabularModel"]
