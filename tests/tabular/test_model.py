@@ -14,6 +14,7 @@ from support import ROOT, require, run
 import tinynet as tn
 from tinynet.data import split_indices
 from tinynet.tabular import SettingError, TableData, TabularModel, TabularSettings, load_table
+from tinynet.tabular.model import MetadataMismatchError
 
 LEGACY = ROOT / "tests" / "data" / "legacy"
 
@@ -175,3 +176,21 @@ def test_an_unfitted_model_says_so() -> None:
         TabularModel(task="regression").predict("diabetes")
     with pytest.raises(ValueError, match="predict_proba needs a classification model"):
         TabularModel(task="regression").predict_proba("diabetes")
+
+
+def test_a_network_that_does_not_fit_its_metadata_is_the_files_fault(tmp_path: Path, capsys: Any) -> None:
+    model = TabularModel(task="classification", layers=(4,), epochs=1).fit("iris")
+    model.save(tmp_path / "m.npz")
+    meta = tn.load_metadata(tmp_path / "m.npz")
+    meta["target_names"] = ["a", "b"]  # the network has 3 outputs
+    tn.save(tn.load(tmp_path / "m.npz"), tmp_path / "names.npz", metadata=meta)
+    meta = tn.load_metadata(tmp_path / "m.npz")
+    meta["features"]["numeric"] = meta["features"]["numeric"][:3]  # the network takes 4 numbers
+    tn.save(tn.load(tmp_path / "m.npz"), tmp_path / "columns.npz", metadata=meta)
+    rows = ROOT / "tests/data/legacy/iris_rows.csv"
+    with pytest.raises(MetadataMismatchError, match="class names do not fit the model's 3 outputs"):
+        TabularModel.load(tmp_path / "names.npz").predict(rows)
+    with pytest.raises(MetadataMismatchError, match="does not fit its own feature description"):
+        TabularModel.load(tmp_path / "columns.npz").predict(rows)
+    code, _, err = run(f"predict --model {tmp_path / 'columns.npz'} --data {rows}", capsys)
+    assert code == 2 and f"{tmp_path / 'columns.npz'}: the model does not fit its own feature" in err
