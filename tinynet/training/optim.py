@@ -97,13 +97,28 @@ class Optimizer(Configurable):
 
     def _rebuild(self) -> None:
         """New flat storage for the parameters as they are now; the state moves along, cast."""
-        old = self.param_states()
+        self._store(self.param_states())
+
+    def _store(self, states: list[State]) -> None:
+        """Flat storage for ``self.params``, with ``states`` (one per parameter) as the state."""
         self._groups = flatten(self.params)
         self._states = [{name: np.zeros_like(g.data) for name in self._state_names} for g in self._groups]
         self._scratch = [np.empty_like(g.data) for g in self._groups]
-        for mine, saved in zip(self.param_states(), old, strict=True):
+        for mine, saved in zip(self.param_states(), states, strict=True):
             for name, view in mine.items():
                 view[...] = saved[name]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy or a pickle keeps each parameter's state, not the flat buffers: the copied
+        parameters are new arrays, which the copy puts into flat storage of its own."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_groups", "_states", "_scratch")}
+        state["_param_states"] = self.param_states()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        saved = state.pop("_param_states")
+        self.__dict__.update(state)
+        self._store(saved)
 
     def param_states(self) -> list[State]:
         """Each parameter's state as views into the flat buffers, in ``params`` order."""
