@@ -157,17 +157,59 @@ MODULE_CASES: list[ModuleCase] = [
     ("Graph-fan-out", fan_out_graph, [(3, 4)]),
 ]
 
+
+def _near(shape: tuple[int, ...], scale: float) -> Callable[[np.random.Generator], tuple[Array, Array]]:
+    """Random targets, and predictions that are never on a kink (d = 0): target + away_from_kink."""
+
+    def make(rng: np.random.Generator) -> tuple[Array, Array]:
+        target = rng.standard_normal(shape) * scale
+        return target + away_from_kink(shape, rng) * scale, target
+
+    return make
+
+
+# targets are drawn from each loss's whole documented domain: any real value for the regression
+# losses, soft and hard labels for BCE, and for cross-entropy class indices and rows of any
+# non-negative weights (probabilities, multi-hot rows, rows that do not sum to 1, a row of zeros)
 LOSS_CASES: list[LossCase] = [
-    ("MSELoss", MSELoss, lambda r: (r.standard_normal((5, 3)), r.standard_normal((5, 3)))),
+    ("MSELoss", MSELoss, lambda r: (r.standard_normal((5, 3)), r.standard_normal((5, 3)) * 3)),
     ("MSELoss-1d-target", MSELoss, lambda r: (r.standard_normal((4, 1)), r.standard_normal(4))),
-    ("MAELoss", MAELoss, lambda r: (away_from_kink((5, 3), r), np.zeros((5, 3)))),
-    ("HuberLoss", lambda: HuberLoss(0.7), lambda r: (away_from_kink((6, 2), r) * 2, np.zeros((6, 2)))),
+    ("MAELoss", MAELoss, _near((5, 3), 3.0)),
+    ("HuberLoss", lambda: HuberLoss(0.7), _near((6, 2), 2.0)),
     ("CrossEntropyLoss-index", CrossEntropyLoss, lambda r: (r.standard_normal((5, 4)), r.integers(0, 4, 5))),
     (
         "CrossEntropyLoss-probs",
         CrossEntropyLoss,
         lambda r: (r.standard_normal((3, 4)), softmax(r.standard_normal((3, 4)))),
     ),
+    (
+        "CrossEntropyLoss-multi-hot",
+        CrossEntropyLoss,
+        lambda r: (
+            r.standard_normal((6, 4)),
+            np.array([[1, 1, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]] * 2, float),
+        ),
+    ),
+    (
+        "CrossEntropyLoss-unnormalized",
+        CrossEntropyLoss,
+        lambda r: (r.standard_normal((4, 3)), r.uniform(0.0, 3.0, (4, 3))),
+    ),
+    (
+        "CrossEntropyLoss-smoothing-index",
+        lambda: CrossEntropyLoss(label_smoothing=0.2),
+        lambda r: (r.standard_normal((5, 4)), r.integers(0, 4, 5)),
+    ),
+    (
+        "CrossEntropyLoss-smoothing-unnormalized",
+        lambda: CrossEntropyLoss(label_smoothing=0.3),
+        lambda r: (r.standard_normal((4, 3)), r.uniform(0.0, 2.0, (4, 3))),
+    ),
     ("CrossEntropyLoss-batch1", CrossEntropyLoss, lambda r: (r.standard_normal((1, 3)), np.array([2]))),
     ("BCEWithLogitsLoss", BCEWithLogitsLoss, lambda r: (r.standard_normal((5, 2)), r.uniform(size=(5, 2)))),
+    (
+        "BCEWithLogitsLoss-hard",
+        BCEWithLogitsLoss,
+        lambda r: (r.standard_normal((5, 2)) * 3, (r.uniform(size=(5, 2)) < 0.5) * 1.0),
+    ),
 ]

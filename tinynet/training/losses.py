@@ -5,7 +5,7 @@
 | MSELoss           | d^2                                                 | 2 d                       |
 | MAELoss           | abs(d)                                              | sign(d)                   |
 | HuberLoss         | 0.5 d^2 if abs(d) <= delta else delta (abs(d) - delta / 2) | clip(d, -delta, delta) |
-| CrossEntropyLoss  | per row: logsumexp(z) - sum_k t_k z_k               | softmax(z) - t            |
+| CrossEntropyLoss  | per row: logsumexp(z) sum_k t_k - sum_k t_k z_k     | softmax(z) sum_k t_k - t  |
 | BCEWithLogitsLoss | max(z, 0) - z t + log(1 + exp(-abs(z)))             | sigmoid(z) - t            |
 
 Reduction: the mean over all elements (PyTorch's ``reduction="mean"``; rows for
@@ -195,12 +195,22 @@ def class_indices(target: Any, n_classes: int, name: str) -> Array:
 
 
 class CrossEntropyLoss(Loss):
-    """Softmax cross-entropy on logits, fused and stable.
+    """Softmax cross-entropy on logits, fused and stable (PyTorch's ``CrossEntropyLoss``).
 
-    pred z: (batch, k) logits; target: class indices (batch,) or probability rows (batch, k).
-    L = mean_rows(logsumexp(z) - sum_k t_k z_k),  logsumexp(z) = m + log(sum exp(z - m)), m = max z
-    dL/dz = (softmax(z) - t) / batch
+    pred z: (batch, k) logits; target: class indices (batch,), or rows (batch, k) of non-negative
+    class weights t: probabilities, multi-hot rows, any weights (a row need not sum to 1).
+    L = mean_rows(logsumexp(z) s - sum_k t_k z_k),  s = sum_k t_k,  logsumexp(z) = m + log(sum exp(z - m))
+    dL/dz = (softmax(z) s - t) / batch          (s = 1 for class indices: softmax(z) - onehot)
+
+    ``label_smoothing`` eps in [0, 1) mixes the target with the uniform distribution as PyTorch
+    does: t <- (1 - eps) t + eps / k (class indices: the one-hot row).
     """
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.label_smoothing = check_float(
+            label_smoothing, "label_smoothing", low=0.0, high=1.0, high_inclusive=False
+        )
 
     @override
     def forward(self, pred: Any, target: Any, weights: Array | None = None) -> float:
@@ -212,6 +222,20 @@ class CrossEntropyLoss(Loss):
             )
         batch, k = z.shape
         t = target if type(target) is np.ndarray else np.asarray(target)
+        if t.ndim == 1:
+            if t.shape[0] != batch:
+                raise ValueError(f"CrossEntropyLoss: target has {t.shape[0]} labels for a batch of {batch}")
+            labels = class_indices(t, k, "CrossEntropyLoss: target")
+            if self.label_smoothing:  # the smoothed one-hot rows, through the general path below
+                t = np.zeros((batch, k), dtype=z.dtype)
+                t[np.arange(batch), labels] = 1.0
+        else:
+            t = _paired_target(z, t, "CrossEntropyLoss")
+            check_finite(t, "CrossEntropyLoss: target")
+            if (t < 0).any():
+                raise ValueError(f"CrossEntropyLoss: target rows must be >= 0, got {t[t < 0][0]}")
+        if self.label_smoothing and t.ndim == 2:
+            t = t * (1.0 - self.label_smoothing) + self.label_smoothing / k
         # one pass gives both softmax(z) (the gradient's base) and logsumexp(z) (the loss)
         # ufunc reductions directly: ndarray.max/.sum add a Python layer, and this runs every step
         m = np.maximum.reduce(z, axis=1, keepdims=True)
@@ -225,17 +249,22 @@ class CrossEntropyLoss(Loss):
         total = np.add.reduce(grad, axis=1, keepdims=True)
         lse = np.log(total)
         lse += m  # (batch, 1)
-        if weights is None:
+        if t.ndim == 2:  # softmax(z) s, s a row's sum of weights (a row of zeros gives zeros)
+            factor = np.add.reduce(t, axis=1, keepdims=True) / total
+            if weights is None:
+                factor /= batch
+            else:
+                factor *= weights.astype(z.dtype)
+            with np.errstate(under="ignore"):  # a tiny weight times a tiny probability is 0
+                grad *= factor
+        elif weights is None:
             total *= batch
             grad /= total  # softmax(z) / batch
         else:
             grad /= total
-            with np.errstate(under="ignore"):  # a tiny weight times a tiny probability is 0
+            with np.errstate(under="ignore"):
                 grad *= weights.astype(z.dtype)  # softmax(z) w_i / sum(w)
         if t.ndim == 1:
-            if t.shape[0] != batch:
-                raise ValueError(f"CrossEntropyLoss: target has {t.shape[0]} labels for a batch of {batch}")
-            labels = class_indices(t, k, "CrossEntropyLoss: target")
             flat = self._offsets(batch, k) + labels  # (row, label) as an index into the flattened array
             picked = z.reshape(-1).take(flat)
             grad.reshape(-1)[flat] -= 1.0 / batch if weights is None else weights[:, 0]
@@ -244,7 +273,6 @@ class CrossEntropyLoss(Loss):
             else:
                 value = float(np.dot(lse[:, 0] - picked, weights[:, 0]))
         else:
-            t = _paired_target(z, t, "CrossEntropyLoss")
             per_row = lse[:, 0] * t.sum(axis=1) - np.einsum("ij,ij->i", t, z)
             grad -= t / batch if weights is None else t * weights
             value = float(per_row.sum()) / batch if weights is None else float(np.dot(per_row, weights[:, 0]))
