@@ -202,18 +202,24 @@ def test_keyboard_interrupt_keeps_the_last_finished_step_and_the_history() -> No
     y = np.random.default_rng(1).standard_normal((8, 1))
     model = tn.Sequential(tn.Dense(4, 1, rng=0))
     twin = model.clone()
-    with pytest.raises(KeyboardInterrupt, match="epoch 3, step 1") as info:
-        tn.fit(
-            model,
-            x,
-            y,
-            loss=InterruptAtStep5(),
-            optimizer=tn.SGD(model.parameters(), lr=0.1),
-            epochs=10,
-            batch_size=4,
-            shuffle=False,
-            verbose=0,
-        )
+    # a known handler, whatever pytest was started with (with SIGINT ignored, fit leaves it alone)
+    started_with = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt, match="epoch 3, step 1") as info:
+            tn.fit(
+                model,
+                x,
+                y,
+                loss=InterruptAtStep5(),
+                optimizer=tn.SGD(model.parameters(), lr=0.1),
+                epochs=10,
+                batch_size=4,
+                shuffle=False,
+                verbose=0,
+            )
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the handler is put back"
+    finally:
+        signal.signal(signal.SIGINT, started_with)
     history = info.value.history  # type: ignore[attr-defined]
     assert history.epochs == 2, "the two finished epochs are recorded"
     # the same 5 steps done by hand: the interrupted step was finished, not half-applied
@@ -226,7 +232,27 @@ def test_keyboard_interrupt_keeps_the_last_finished_step_and_the_history() -> No
         optimizer.step()
     for p, q in zip(model.parameters(), twin.parameters(), strict=True):
         np.testing.assert_array_equal(p.data, q.data)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the handler is restored"
+
+
+def test_fit_leaves_a_deliberately_ignored_ctrl_c_ignored() -> None:
+    import signal
+
+    class Interrupting(tn.MSELoss):
+        def forward(self, pred: Any, target: Any) -> float:
+            signal.raise_signal(signal.SIGINT)  # ignored: training goes on
+            return super().forward(pred, target)
+
+    model = tn.Sequential(tn.Dense(4, 1, rng=0))
+    x, y = np.ones((8, 4)), np.ones((8, 1))
+    started_with = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        history = tn.fit(
+            model, x, y, loss=Interrupting(), optimizer=tn.SGD(model.parameters()), epochs=2, verbose=0
+        )
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN, "fit installed no handler of its own"
+    finally:
+        signal.signal(signal.SIGINT, started_with)
+    assert history.epochs == 2
 
 
 def test_keyboard_interrupt_raised_inside_a_step_attaches_history() -> None:

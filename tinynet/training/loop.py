@@ -417,8 +417,10 @@ class _DeferredInterrupt:
     """Hold Ctrl-C until the running step has finished, so the weights are never half-updated.
 
     Inside the block, SIGINT only sets ``requested``; ``check`` raises ``KeyboardInterrupt`` at the
-    next step boundary (and after validation). Outside the main thread (where signals cannot be
-    caught) it does nothing.
+    next step boundary (and after validation); the handler found is put back afterwards. It does
+    nothing outside the main thread (where signals cannot be caught), when SIGINT is deliberately
+    ignored (``SIG_IGN``: a worker process, ``nohup``), or when the handler was not set from Python
+    (it could not be put back).
     """
 
     def __init__(self) -> None:
@@ -427,7 +429,9 @@ class _DeferredInterrupt:
 
     def __enter__(self) -> _DeferredInterrupt:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            current = signal.getsignal(signal.SIGINT)
+            if current is not None and current is not signal.SIG_IGN:
+                self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
