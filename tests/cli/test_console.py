@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import run
+from support import ROOT, run
 
 import tinynet as tn
 from tinynet.cli import main
@@ -361,3 +361,18 @@ def test_gradcheck_checks_a_saved_model_with_its_custom_layers(tmp_path: Path, c
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("mylayers", None)
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["predict --model {model} --data {rows} -o {out}/p.csv", "export {model} {out}/m.onnx"],
+)
+def test_writing_into_a_missing_folder_names_the_folder_typed(
+    tmp_path: Path, capsys: Any, command: str
+) -> None:
+    model = trained(tmp_path, capsys)
+    rows = ROOT / "tests" / "data" / "legacy" / "iris_rows.csv"
+    out = tmp_path / "nowhere"
+    code, _, err = run(command.format(model=model, rows=rows, out=out), capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "no such folder to write" in err and str(out) in err and ".tmp" not in err and ".tn-" not in err

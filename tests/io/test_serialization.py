@@ -240,3 +240,11 @@ def test_custom_modules_opt_in_through_the_registry(tmp_path: Path) -> None:
     loaded = tn.load(tmp_path / "m.npz")
     assert loaded[1].factor == 3.0  # type: ignore[attr-defined]
     np.testing.assert_array_equal(loaded(np.ones((1, 2))), net(np.ones((1, 2))))
+
+
+def test_saving_into_a_folder_that_does_not_exist_names_that_folder(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(FileNotFoundError, match=r"no such folder to write m\.npz into") as info:
+        tn.save(model(), missing / "m.npz")
+    assert info.value.filename == str(missing) and ".tmp" not in str(info.value)
+    assert not (tmp_path / "no").exists(), "nothing is created"

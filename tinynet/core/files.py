@@ -19,6 +19,7 @@ regular files are read; anything else is a ``ValueError`` naming the path and wh
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
@@ -113,8 +114,15 @@ def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
     prefix = _temporary_prefix(target)
     _remove_stale_temporaries(folder, prefix)
     tmp = os.path.join(folder, f"{prefix}{secrets.token_hex(4)}.tmp")
-    # O_EXCL: never clobber another file; mode 0o666 lets the umask decide, as for a plain open()
-    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    typed = os.path.dirname(path) or "."  # errors name the folder the user typed, not the temporary
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(errno.ENOENT, f"no such folder to write {os.path.basename(path)} into", typed)
+    try:  # O_EXCL: never clobber another file; mode 0o666 lets the umask decide, as for a plain open()
+        handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as error:
+        raise OSError(
+            error.errno, f"{error.strerror} (writing {os.path.basename(path)} into)", typed
+        ) from None
     try:
         if fcntl is not None:
             fcntl.flock(handle, fcntl.LOCK_EX)
