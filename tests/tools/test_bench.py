@@ -6,7 +6,9 @@ import io
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -133,3 +135,27 @@ def test_the_bench_command_on_a_layer_spec_and_on_a_saved_model(tmp_path: Path) 
     out = io.StringIO()
     assert main(["bench", "--model", str(path), "--batch", "4", "--budget", "0.05"], out=out) == 0
     assert "Dense(5 -> 3)" in out.getvalue()
+
+
+def test_the_profile_and_its_train_step_are_measured_in_the_same_rounds() -> None:
+    """Load that comes and goes (simulated: a layer slow for its first calls only) falls on the layer
+    and on the steps it is a share of alike; the shares of one level never pass 100%."""
+
+    class SlowAtFirst(tn.Module):
+        calls = 0
+
+        def forward(self, x: Any) -> Any:
+            type(self).calls += 1
+            if type(self).calls <= 40:  # the machine is busy while the layers are being timed
+                time.sleep(0.002)
+            return x
+
+        def backward(self, grad_out: Any) -> Any:
+            return grad_out
+
+    model = tn.Sequential(tn.Dense(8, 16, rng=0), SlowAtFirst(), tn.ReLU(), tn.Dense(16, 3, rng=1))
+    x = np.random.default_rng(0).standard_normal((32, 8))
+    profile = tn.bench.profile(model, x, rounds=30)
+    shares = [row.share for row in profile.rows if row.depth == 0]
+    assert sum(shares) <= 1.0 + 1e-9, shares
+    assert profile.train_step_us >= sum(row.forward_us + row.backward_us for row in profile.rows)

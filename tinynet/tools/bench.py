@@ -248,7 +248,10 @@ class Profile:
             for r in self.rows
         ]
         text = table(("name", "layer", "output shape", "forward µs", "backward µs", "share"), body)
-        return f"{text}\ntrain step: {self.train_step_us:.1f} µs (a container's time includes its children's)"
+        return (
+            f"{text}\ntrain step: {self.train_step_us:.1f} µs, timed with its layers (a container's time "
+            "includes its children's; the rest of a step is the loss, zero_grad and the update)"
+        )
 
 
 def profile(
@@ -260,20 +263,27 @@ def profile(
     optimizer: Optimizer | None = None,
     rounds: int = 50,
 ) -> Profile:
-    """Time every module's forward and backward inside real train steps (median over ``rounds``)."""
+    """Time every module's forward and backward inside real train steps, and the steps themselves.
+
+    Layers and steps are timed in the same ``rounds`` (one train step each), and every number is
+    the mean over the quieter half of them (the rounds whose step took at most the median): a
+    burst of load on the machine falls on the step and its layers alike, so a row's share of the
+    step is always a share of the very steps its times come from, and the shares of sibling rows
+    never add up to more than the whole.
+    """
     target, prepared = _prepare(model, x, y, loss, optimizer)
     runner = prepared["train_step"]
-    timings: dict[int, dict[str, list[float]]] = {}
+    current: dict[tuple[int, str], float] = {}  # this round's time per (module, forward/backward)
+    per_round: list[dict[tuple[int, str], float]] = []
     shapes: dict[int, str] = {}
 
     def wrap(name: str, module: Module, kind: str, method: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        record = timings.setdefault(id(module), {"forward": [], "backward": []})
-        bucket = record["forward" if kind == "forward" else "backward"]
+        key = (id(module), "forward" if kind == "forward" else "backward")
 
         def timed(value: Any) -> Any:
             start = time.perf_counter()
             result = method(value)
-            bucket.append(time.perf_counter() - start)
+            current[key] = current.get(key, 0.0) + time.perf_counter() - start
             if kind == "forward":
                 shapes[id(module)] = shape_text(result)
             return result
@@ -282,15 +292,24 @@ def profile(
 
     for _ in range(3):
         runner()
+    steps = []
     with instrument(target, wrap):
         for _ in range(rounds):
+            current.clear()
+            start = time.perf_counter()
             runner()
-    total = measure({"train_step": runner}, budget=0.2)["train_step"]
+            steps.append(time.perf_counter() - start)
+            per_round.append(dict(current))
+    cutoff = statistics.median(steps)
+    quiet = [r for r, seconds in enumerate(steps) if seconds <= cutoff]
+    total = statistics.fmean(steps[r] for r in quiet)
+
+    def mean_time(module: Module, kind: str) -> float:
+        return statistics.fmean(per_round[r].get((id(module), kind), 0.0) for r in quiet)
+
     rows = []
     for name, module, depth in walk(target):
-        record = timings.get(id(module), {"forward": [], "backward": []})
-        forward = statistics.median(record["forward"]) if record["forward"] else 0.0
-        backward = statistics.median(record["backward"]) if record["backward"] else 0.0
+        forward, backward = mean_time(module, "forward"), mean_time(module, "backward")
         rows.append(
             LayerTiming(
                 name,
