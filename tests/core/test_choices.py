@@ -46,6 +46,7 @@ def test_every_optimizer_of_the_table_trains_from_the_command_line(tmp_path: Any
         assert code == 0 and f"{name} lr=0.01" in out, err
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 1 or 2 epochs
 def test_the_estimators_read_the_same_table() -> None:
     require("sklearn")
     from tinynet import sklearn

@@ -23,7 +23,10 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from tinynet.cli import main  # noqa: E402
 from tinynet.sklearn import TinyNetClassifier  # noqa: E402
 
-pytestmark = pytest.mark.slow  # starts a local cluster
+pytestmark = [
+    pytest.mark.slow,  # starts a local cluster
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),  # fixed-epoch fits
+]
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from tinynet.sklearn import DEFAULT_MODULE, MLP, TinyNetClassifier, TinyNetRegressor  # noqa: E402
 
+# fixed-epoch fits that end before the stopping rule does warn, as scikit-learn's MLP (whose own
+# tests silence it the same way); tests/integrations/test_sklearn_mlp_port.py checks the warning
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 @parametrize_with_checks([TinyNetClassifier(random_state=0), TinyNetRegressor(random_state=0)])
 def test_scikit_learns_own_checks(estimator: Any, check: Any) -> None:
@@ -103,7 +107,8 @@ def test_partial_fit_and_warm_start_continue_training() -> None:
     warm = TinyNetClassifier(epochs=5, warm_start=True, random_state=0).fit(x, y)
     first = [p.data.copy() for p in warm.model_.parameters()]
     warm.fit(x, y)
-    assert warm.n_iter_ == 10, "the second fit goes on from the first"
+    assert warm.n_iter_ == 5, "n_iter_ counts the epochs of the last fit, as scikit-learn"
+    assert len(warm.loss_curve_) == 10, "the loss curve goes on from the first fit"
     assert any(not np.array_equal(a, p.data) for a, p in zip(first, warm.model_.parameters(), strict=True))
 
 
@@ -137,4 +142,8 @@ def test_early_stopping_holds_out_a_validation_fraction() -> None:
         epochs=500, learning_rate=0.05, early_stopping=True, patience=3, random_state=0
     )
     estimator.fit(x, y)
-    assert estimator.n_iter_ < 500 and estimator.history_.val_loss and estimator.history_.stopped_epoch
+    assert estimator.n_iter_ < 500 and estimator.history_.stopped_epoch == estimator.n_iter_
+    assert estimator.validation_scores_ is not None and len(estimator.validation_scores_) == estimator.n_iter_
+    assert (
+        estimator.best_validation_score_ == max(estimator.validation_scores_) and estimator.best_loss_ is None
+    )

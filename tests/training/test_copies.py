@@ -95,6 +95,7 @@ def test_a_copied_optimizer_alone_steps_its_own_parameters(how: str) -> None:
     assert not all(np.array_equal(p.data, q.data) for p, q in zip(copied.params, chosen.params, strict=True))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 3 epochs
 @pytest.mark.parametrize("how", list(COPIES))
 @pytest.mark.parametrize("kind", ["partial_fit", "warm_start"])
 def test_a_copied_estimator_keeps_learning_like_the_original(how: str, kind: str) -> None:
