@@ -147,3 +147,21 @@ def test_early_stopping_holds_out_a_validation_fraction() -> None:
     assert (
         estimator.best_validation_score_ == max(estimator.validation_scores_) and estimator.best_loss_ is None
     )
+
+
+def test_a_sparse_x_is_never_densified_whole() -> None:
+    scipy = require("scipy.sparse")
+    import tracemalloc
+
+    rows, columns = 100_000, 200  # dense: 160 MB
+    x = scipy.random(rows, columns, density=0.001, format="csr", random_state=0, dtype=np.float64)
+    y = np.asarray(x.sum(axis=1)).ravel() > np.median(np.asarray(x.sum(axis=1)).ravel())
+    estimator = TinyNetClassifier(epochs=1, batch_size=512, random_state=0)
+    tracemalloc.start()
+    try:
+        estimator.fit(x, y)
+        estimator.predict(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 40e6, f"peak {peak / 1e6:.0f} MB: the matrix was densified whole"

@@ -42,7 +42,7 @@ from tinynet.training.regularizers import Regularizer
 from tinynet.training.schedules import Schedule
 
 Metric = Callable[[Any, Any], float]
-CHUNK = 65536  # rows checked at a time, so validating a memory-mapped table stays small
+CHUNK_ELEMENTS = 2**20  # elements checked at a time: validating a memory map or a sparse matrix stays small
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -131,8 +131,9 @@ class Columns:
         if not targets and ndim == 2 and array.shape[1] == 0:
             raise ValueError(f"{label} must have at least one feature, got shape {fmt_shape(array.shape)}")
         if kind == "f":
-            for start in range(0, array.shape[0], CHUNK):
-                chunk = np.asarray(array[start : start + CHUNK])
+            rows = max(1, CHUNK_ELEMENTS // max(1, math.prod(array.shape[1:])))
+            for start in range(0, array.shape[0], rows):
+                chunk = np.asarray(array[start : start + rows])
                 if not np.isfinite(chunk).all():
                     bad = np.argwhere(~np.isfinite(chunk))[0]
                     where = (int(bad[0]) + start, *(int(i) for i in bad[1:]))
