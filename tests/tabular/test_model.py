@@ -194,3 +194,20 @@ def test_a_network_that_does_not_fit_its_metadata_is_the_files_fault(tmp_path: P
         TabularModel.load(tmp_path / "columns.npz").predict(rows)
     code, _, err = run(f"predict --model {tmp_path / 'columns.npz'} --data {rows}", capsys)
     assert code == 2 and f"{tmp_path / 'columns.npz'}: the model does not fit its own feature" in err
+
+
+@pytest.mark.parametrize("name", ["iris_0.1", "diabetes_0.1", "iris_0.2", "diabetes_0.2"])
+def test_old_model_files_export_to_onnx_with_the_probabilities_they_predict(name: str) -> None:
+    """A tinynet 0.1 classifier ends in Softmax without saying so: its export must not add another."""
+    require("onnx")
+    ort = require("onnxruntime")
+    model = TabularModel.load(LEGACY / f"{name}.npz")
+    rows = LEGACY / f"{name.split('_')[0]}_rows.csv"
+    table = tn.datasets.read_table(str(rows))
+    features = np.column_stack([table.column(n).values for n in model.encoder.numeric]).astype(np.float32)
+    session = ort.InferenceSession(model.to_onnx().SerializeToString())
+    outputs = session.run(None, {"features": features})
+    if model.settings.classification:
+        np.testing.assert_allclose(outputs[0], model.predict_proba(rows), atol=1e-5)
+    else:
+        np.testing.assert_allclose(outputs[0][:, 0], model.predict(rows), rtol=1e-5)

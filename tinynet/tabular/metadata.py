@@ -14,7 +14,8 @@ Version 3 (tinynet 0.3) is a JSON object with ``schema_version: 3`` and
 
 Version 2 (tinynet 0.2) is the same without ``schema_version`` and ``settings``. Version 1
 (tinynet 0.1) recorded ``feature_names`` and ``x_scaler`` (plain standardization, no text
-columns) and no ``outputs``: its softmax is recognized from the outputs themselves.
+columns) and no ``outputs``: its classifiers end in a Softmax layer, which ``TabularModel.load``
+recognizes.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class TabularMetadata:
 
     task: str
     encoder: TableEncoder
-    outputs: str | None  # None: a version 1 file, where the outputs themselves tell
+    outputs: str | None  # None: a version 1 file, which does not say (the network does)
     class_names: tuple[str, ...] | None = None
     y_scaler: StandardScaler | None = None
     target_name: str | None = None

@@ -32,6 +32,7 @@ from tinynet.data import StandardScaler
 from tinynet.datasets import Table, encode_target, read_table
 from tinynet.io.model_file import ModelFileError, load, load_metadata, save
 from tinynet.layers.activation import Softmax, softmax
+from tinynet.layers.containers import Sequential
 from tinynet.models.mlp import with_output
 from tinynet.tabular import report
 from tinynet.tabular.data import TableData, load_table, target_position
@@ -80,7 +81,7 @@ class TabularModel:
         self.settings = settings
         self.encoder: TableEncoder | None = None
         self.network: Module | None = None
-        self.outputs: str | None = None  # "probabilities", "logits" or "values" (None: a 0.1 file)
+        self.outputs: str | None = None  # "probabilities", "logits" or "values"
         self.y_scaler: StandardScaler | None = None
         self.class_names: tuple[str, ...] | None = None
         self.target_name: str | None = None
@@ -205,9 +206,6 @@ class TabularModel:
         raw = self.raw_outputs(data, rows)
         if self.outputs == "probabilities":
             return raw
-        legacy = self.outputs is None  # files of tinynet 0.1: the softmax is there when rows sum to 1
-        if legacy and np.allclose(raw.sum(axis=1), 1.0) and (raw >= 0).all():
-            return raw
         probabilities: Array = softmax(np.asarray(raw, dtype=np.float64))
         return probabilities
 
@@ -319,7 +317,8 @@ class TabularModel:
         except (ValueError, TypeError) as error:
             raise ModelFileError(f"{os.fspath(path)}: {error}") from None
         model = cls(settings)
-        model.network, model.encoder, model.outputs = network, recorded.encoder, recorded.outputs
+        outputs = recorded.outputs or _outputs_of(network, recorded.task)
+        model.network, model.encoder, model.outputs = network, recorded.encoder, outputs
         model.class_names, model.y_scaler = recorded.class_names, recorded.y_scaler
         model.target_name, model.dataset = recorded.target_name, recorded.dataset
         return model
@@ -371,6 +370,14 @@ class TabularModel:
 
 def _positions(rows: Rows, n: int) -> Array:
     return np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+
+
+def _outputs_of(network: Module, task: str) -> str:
+    """What a file of tinynet 0.1 (which does not say) outputs: its classifiers end in Softmax."""
+    if task != "classification":
+        return "values"
+    ends_in_softmax = isinstance(network, Sequential) and len(network) > 0 and isinstance(network[-1], Softmax)
+    return "probabilities" if ends_in_softmax else "logits"
 
 
 def _settings(recorded: TabularMetadata) -> TabularSettings:
