@@ -84,15 +84,8 @@ def _cell(column: Any, row: int) -> str:
     return "" if math.isnan(value) else f"{value:g}"
 
 
-def _model(path: str) -> TabularModel:
-    try:
-        return TabularModel.load(path)
-    except SettingError as error:
-        raise CLIError(f"{path}: {error}") from None
-
-
 def run_predict(args: argparse.Namespace, out: Any) -> int:
-    model = _model(args.model)
+    model = TabularModel.load(args.model)
     table = read_table(args.data, args.delimiter)
     unknown = [c for c in args.keep if c not in table.names]
     if unknown:
@@ -136,7 +129,7 @@ def run_evaluate(args: argparse.Namespace, out: Any) -> int:
     path = args.model or args.model_flag
     if not path:
         raise CLIError("evaluate needs a model file: tinynet evaluate MODEL --data CSV")
-    model = _model(path)
+    model = TabularModel.load(path)
     table = read_table(args.data, args.delimiter)
     if (args.target or model.target_name) is None:
         raise CLIError(f"{path}: the model file does not name its target column; pass --target")
@@ -252,7 +245,7 @@ def run_export(args: argparse.Namespace, out: Any) -> int:
 
     try:
         if describes_a_table_model(tn.load_metadata(args.model)):  # its preprocessing goes inside
-            proto = _model(args.model).to_onnx(args.output, opset=args.opset)
+            proto = TabularModel.load(args.model).to_onnx(args.output, opset=args.opset)
         else:
             proto = export_onnx(tn.load(args.model), args.output, opset=args.opset)
     except ImportError as error:

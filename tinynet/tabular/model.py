@@ -376,8 +376,8 @@ def _outputs_of(network: Module, task: str) -> str:
     """What a file of tinynet 0.1 (which does not say) outputs: its classifiers end in Softmax."""
     if task != "classification":
         return "values"
-    ends_in_softmax = isinstance(network, Sequential) and len(network) > 0 and isinstance(network[-1], Softmax)
-    return "probabilities" if ends_in_softmax else "logits"
+    last = network[-1] if isinstance(network, Sequential) and len(network) > 0 else None
+    return "probabilities" if isinstance(last, Softmax) else "logits"
 
 
 def _settings(recorded: TabularMetadata) -> TabularSettings:
