@@ -165,3 +165,19 @@ def test_a_sparse_x_is_never_densified_whole() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 40e6, f"peak {peak / 1e6:.0f} MB: the matrix was densified whole"
+
+
+def test_zero_epochs_is_refused_and_float32_estimators_answer_in_float32() -> None:
+    x, y = classification()
+    with pytest.raises(ValueError, match="epochs must be >= 1, got 0"):
+        TinyNetClassifier(epochs=0).fit(x, y)
+    x32 = x.astype(np.float32)
+    classifier = TinyNetClassifier(epochs=2, dtype="float32", random_state=0).fit(x32, y)
+    for output in (
+        classifier.predict_proba(x32),
+        classifier.predict_log_proba(x32),
+        classifier.decision_function(x32),
+    ):
+        assert output.dtype == np.float32
+    regressor = TinyNetRegressor(epochs=2, dtype="float32", random_state=0).fit(x32, np.arange(len(x)) / 10)
+    assert regressor.predict(x32).dtype == np.float32
