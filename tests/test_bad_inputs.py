@@ -50,7 +50,12 @@ MODULES: list[Case] = [
         ValueError,
         r"x must be 2-D .* got 1-D shape \(4,\); use x\.reshape",
     ),
-    ("3-D x", lambda: net()(np.ones((2, 2, 4))), ValueError, r"got 3-D shape \(2, 2, 4\)"),
+    (
+        "3-D x, a flattened width",
+        lambda: net()(np.ones((2, 2, 2))),
+        ValueError,
+        r"4 features on its last axis, got shape \(2, 2, 2\); .* put Flatten\(\) before it",
+    ),
     (
         "wrong features",
         lambda: net()(np.ones((3, 7))),

@@ -21,7 +21,7 @@ from tinynet.core.registry import register_module
 from tinynet.io.model_file import ModelFileError, load, load_metadata, save
 from tinynet.layers.activation import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from tinynet.layers.containers import Concat, Residual, Sequential
-from tinynet.layers.core import Dense, Dropout, Flatten
+from tinynet.layers.core import Dense, Dropout, Flatten, Permute, Reshape
 from tinynet.layers.embedding import Embedding
 from tinynet.layers.graph import Graph
 from tinynet.layers.merge import Add, Concatenate, Multiply
@@ -145,10 +145,12 @@ __all__ = [
     "Node",
     "Optimizer",
     "Parameter",
+    "Permute",
     "Progress",
     "RMSprop",
     "ReLU",
     "Regularizer",
+    "Reshape",
     "Residual",
     "Schedule",
     "Sequential",

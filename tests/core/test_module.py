@@ -126,10 +126,14 @@ def test_error_inside_sequential_names_the_child() -> None:
         model(np.ones((3, 4)))
 
 
-@pytest.mark.parametrize("shape", [(4,), (2, 3, 4), ()])
-def test_non_2d_input_raises_with_a_reshape_hint(shape: tuple[int, ...]) -> None:
+@pytest.mark.parametrize("shape", [(4,), ()])
+def test_input_without_a_batch_axis_raises_with_a_reshape_hint(shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="reshape"):
         tn.Dense(4, 2)(np.ones(shape))
+
+
+def test_dense_takes_any_rank_on_its_last_axis() -> None:
+    assert tn.Dense(4, 2)(np.ones((2, 3, 4))).shape == (2, 3, 2)
 
 
 @pytest.mark.parametrize(

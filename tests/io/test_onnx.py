@@ -21,7 +21,7 @@ RTOL, ATOL = 1e-4, 1e-5
 MERGE = {"Add": tn.Add, "Multiply": tn.Multiply, "Concatenate": tn.Concatenate}
 
 
-def model_and_input(name: str, factory: Any, spec: Any) -> tuple[tn.Module, list[Any], int | None]:
+def model_and_input(name: str, factory: Any, spec: Any) -> tuple[tn.Module, list[Any], Any]:
     """The case's module (merge layers inside a Graph, as they are exported) and its input arrays."""
     rng = np.random.default_rng(0)
     if name in MERGE:
@@ -31,12 +31,13 @@ def model_and_input(name: str, factory: Any, spec: Any) -> tuple[tn.Module, list
             [sample((4, 3), rng), sample((4, 3), rng)],
             None,
         )
-    if name == "Flatten":
-        return factory(), [sample((4, 5), rng)], 5
     x = sample(spec, rng)
-    xs = x if isinstance(x, list) else [x]
-    width = None if isinstance(x, list) or np.ndim(x) != 2 else np.shape(x)[1]
-    return factory(), [np.asarray(a).reshape(len(a), -1) for a in xs], width
+    if isinstance(x, list):
+        return factory(), x, None
+    if np.ndim(x) == 1:  # category indices of an Embedding
+        x = np.asarray(x).reshape(len(x), -1)
+    shape = np.shape(x)[1:]
+    return factory(), [x], shape[0] if len(shape) == 1 else shape  # N-D samples: their shape
 
 
 def feeds(proto: Any, xs: list[Any]) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def expected(model: tn.Module, xs: list[Any]) -> list[Any]:
     return out if isinstance(out, list) else [out]
 
 
-CASES = [pytest.param(n, f, s[0], id=n) for n, f, s in MODULE_CASES]
+CASES = [pytest.param(n, f, s, id=f"{n}-{i}") for n, f, specs in MODULE_CASES for i, s in enumerate(specs)]
 
 
 @pytest.mark.parametrize("opset", [17, 20])

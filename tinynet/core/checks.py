@@ -121,14 +121,14 @@ def add_note(error: BaseException, note: str) -> None:
         error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined]
 
 
-def as_batch(x: Any, name: str = "x", dtype: DTypeLike | None = None) -> Array:
-    """Return ``x`` as a 2-D float array ``(batch, features)``.
+def as_batch(x: Any, name: str = "x", dtype: DTypeLike | None = None, *, any_rank: bool = False) -> Array:
+    """Return ``x`` as a float array ``(batch, features)`` (with ``any_rank``: ``(batch, ..., features)``).
 
     Integer and bool input is cast to ``dtype`` (float64 when None); float input keeps its dtype
     unless ``dtype`` is given. The caller's array is never modified or copied needlessly.
     """
     array = as_array(x, name)
-    if array.ndim != 2:
+    if array.ndim != 2 and not (any_rank and array.ndim > 2):
         hint = (
             "use x.reshape(-1, 1) for a single feature or x.reshape(1, -1) for a single sample"
             if array.ndim == 1

@@ -66,15 +66,18 @@ def shape_text(value: Any) -> str:
     return fmt_shape((-1, *shape[1:])) if shape else "()"
 
 
-def example_input(model: Module, in_features: int | None) -> Any:
-    """One sample for ``model``: ``model.example_input`` when it has one, else zeros of its width."""
+def example_input(model: Module, in_features: int | tuple[int, ...] | None) -> Any:
+    """One sample for ``model``: ``model.example_input`` when it has one, else zeros of the shape
+    ``in_features`` (an int: that many features; a tuple: one sample's shape) or of its width."""
     make = getattr(model, "example_input", None)
     if callable(make):
         return make(in_features)
-    width = in_features if in_features is not None else model.input_width()
-    if width is None:
+    shape = in_features if in_features is not None else model.input_width()
+    if shape is None:
         raise ValueError(f"summary: {type(model).__name__} does not know its input width; pass in_features=")
-    return np.zeros((1, width), dtype=model.dtype or np.float64)
+    sample = (shape,) if isinstance(shape, int) else tuple(shape)
+    dtype = model.dtype if model.dtype is not None else np.float64
+    return np.zeros((1, *sample), dtype=dtype)
 
 
 def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
@@ -84,7 +87,7 @@ def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in lines)
 
 
-def summary_table(model: Module, in_features: int | None = None) -> str:
+def summary_table(model: Module, in_features: int | tuple[int, ...] | None = None) -> str:
     """Every module of ``model`` as a row (nested ones indented) with output shape and parameters."""
     probe = model.clone().eval()  # a copy, so the caller's caches and mode stay untouched
     shapes: dict[int, str] = {}

@@ -291,11 +291,12 @@ class Module(Configurable):
         """Graphviz DOT text of the model (``dot -Tpng model.dot -o model.png`` draws it)."""
         return dot_text(self)
 
-    def summary(self, in_features: int | None = None) -> str:
+    def summary(self, in_features: int | tuple[int, ...] | None = None) -> str:
         """A table of every layer, nested ones indented, with output shapes and parameter counts.
 
-        The model (a copy of it, in eval mode) runs once on one sample of ``in_features`` features
-        (default: the width the model declares, see ``input_width``) to find the output shapes.
+        The model (a copy of it, in eval mode) runs once on one sample of ``in_features`` features,
+        or of shape ``in_features`` when it is a tuple (default: the width the model declares, see
+        ``input_width``) to find the output shapes.
         """
         return summary_table(self, in_features)
 

@@ -39,7 +39,7 @@ from tinynet.core.inspect import example_input
 from tinynet.core.module import Module
 from tinynet.layers.activation import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from tinynet.layers.containers import Concat, Residual, Sequential
-from tinynet.layers.core import Dense, Dropout, Flatten
+from tinynet.layers.core import Dense, Dropout, Flatten, Permute, Reshape
 from tinynet.layers.embedding import Embedding
 from tinynet.layers.graph import Graph
 from tinynet.layers.merge import Add, Concatenate, Merge, Multiply
@@ -113,10 +113,41 @@ Converter = Callable[[Any, OnnxBuilder, list[str]], list[str]]
 
 
 def _dense(m: Dense, b: OnnxBuilder, x: list[str]) -> list[str]:
-    inputs = [x[0], b.constant(m.weight.data, "weight")]
+    # MatMul acts on the last axis for any rank (Gemm takes 2-D only)
+    y = b.node("MatMul", [x[0], b.constant(m.weight.data, "weight")], "dense")
     if m.bias is not None:
-        inputs.append(b.constant(m.bias.data, "bias"))
-    return [b.node("Gemm", inputs, "dense")]
+        y = b.node("Add", [y, b.constant(m.bias.data, "bias")], "dense")
+    return [y]
+
+
+def _flatten(m: Flatten, b: OnnxBuilder, x: list[str]) -> list[str]:
+    if m.start_axis == 1 and m.end_axis == -1:
+        return [b.node("Flatten", x, "flatten", axis=1)]
+    # the target shape from the input's own: dims before start, -1, dims after end
+    shape = b.node("Shape", x)
+    head = b.node(
+        "Slice",
+        [
+            shape,
+            b.constant(np.array([0]), dtype=np.int64),
+            b.constant(np.array([m.start_axis]), dtype=np.int64),
+        ],
+    )
+    parts = [head, b.constant(np.array([-1]), dtype=np.int64)]
+    if m.end_axis != -1:
+        after = m.end_axis + 1  # negative: counted from the end, as Slice does
+        big = np.iinfo(np.int64).max
+        parts.append(
+            b.node(
+                "Slice",
+                [
+                    shape,
+                    b.constant(np.array([after]), dtype=np.int64),
+                    b.constant(np.array([big]), dtype=np.int64),
+                ],
+            )
+        )
+    return [b.node("Reshape", [x[0], b.node("Concat", parts, axis=0)], "flatten")]
 
 
 def _gelu(m: GELU, b: OnnxBuilder, x: list[str]) -> list[str]:
@@ -211,10 +242,12 @@ CONVERTERS: dict[type, Converter] = {
     LeakyReLU: lambda m, b, x: [b.node("LeakyRelu", x, alpha=m.negative_slope)],
     Sigmoid: lambda m, b, x: [b.node("Sigmoid", x)],
     Tanh: lambda m, b, x: [b.node("Tanh", x)],
-    Softmax: lambda m, b, x: [b.node("Softmax", x, axis=-1)],
+    Softmax: lambda m, b, x: [b.node("Softmax", x, axis=m.axis)],
     Identity: lambda m, b, x: [b.node("Identity", x)],
     Dropout: lambda m, b, x: [b.node("Identity", x, "dropout")],
-    Flatten: lambda m, b, x: [b.node("Flatten", x, axis=1)],
+    Flatten: _flatten,
+    Reshape: lambda m, b, x: [b.node("Reshape", [x[0], b.constant(np.array([0, *m.shape]), dtype=np.int64)])],
+    Permute: lambda m, b, x: [b.node("Transpose", x, "permute", perm=list(m.axes))],
     GELU: _gelu,
     ELU: lambda m, b, x: [b.node("Elu", x, alpha=m.alpha)],
     Softplus: _softplus,
@@ -282,13 +315,14 @@ def export_onnx(
     dtype: Any = "float32",
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
-    in_features: int | None = None,
+    in_features: int | tuple[int, ...] | None = None,
 ) -> Any:
     """Write ``model`` (in eval mode) as ONNX to ``path`` and return the ``onnx.ModelProto``.
 
-    Inputs are ``(batch, features)`` with any batch size: one per Graph input (integer inputs as
-    int64), named like the Graph's inputs or ``input``; outputs ``output`` (or ``output_0``, ...).
-    A model that does not declare its input width (one element-wise layer) needs ``in_features``.
+    Inputs are ``(batch, features)`` with any batch size (or ``(batch, *in_features)`` when
+    ``in_features`` is a tuple, one sample's shape): one per Graph input (integer inputs as int64),
+    named like the Graph's inputs or ``input``; outputs ``output`` (or ``output_0``, ...). A model
+    that does not declare its input width (one element-wise layer) needs ``in_features``.
     The IR version is the lowest that supports ``opset``; ``onnx.checker.check_model(full_check=True)``
     passes before anything is written.
     """
@@ -315,14 +349,14 @@ def export_onnx(
         onnx.helper.make_tensor_value_info(
             name,
             onnx.TensorProto.INT64 if a.dtype.kind in "iu" else builder.tensor_type,
-            ["batch", a.shape[1]],
+            ["batch", *a.shape[1:]],
         )
         for name, a in zip(names, examples, strict=True)
     ]
     was_training = model.training
     model.eval()
     try:
-        widths = [np.shape(y)[1] for y in _as_list(copy.deepcopy(model).forward(example))]
+        shapes = [np.shape(y)[1:] for y in _as_list(copy.deepcopy(model).forward(example))]
         tensors = convert(model, builder, names)
     finally:
         model.train(was_training)
@@ -335,8 +369,8 @@ def export_onnx(
     for tensor, name in zip(tensors, outs, strict=True):
         builder.nodes.append(onnx.helper.make_node("Identity", [tensor], [name]))
     outputs = [
-        onnx.helper.make_tensor_value_info(name, builder.tensor_type, ["batch", width])
-        for name, width in zip(outs, widths, strict=True)
+        onnx.helper.make_tensor_value_info(name, builder.tensor_type, ["batch", *shape])
+        for name, shape in zip(outs, shapes, strict=True)
     ]
     proto = model_proto(builder, inputs, outputs, type(model).__name__, {"tinynet_model": one_line(model)})
     if path is not None:

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 from typing_extensions import override
 
-from tinynet.core.checks import Array, as_float_input, check_float, check_grad_out
+from tinynet.core.checks import Array, as_float_input, check_float, check_grad_out, check_int
 from tinynet.core.module import Module
 from tinynet.core.registry import register_module
 from tinynet.layers.special import erf
@@ -166,25 +166,32 @@ def softmax(x: Array, axis: int = -1) -> Array:
 
 @register_module
 class Softmax(Activation):
-    """Softmax over the last axis.
+    """Softmax over ``axis`` (default: the last), as ``torch.nn.Softmax(dim=axis)``.
 
-    x: (batch, k) -> y: (batch, k), rows sum to 1.
+    x: any shape -> y: the same shape, summing to 1 along ``axis``.
     forward:  y_i = exp(x_i - max x) / sum_j exp(x_j - max x)
-    backward: the Jacobian-vector product dL/dx = y * (g - sum_j g_j y_j)
+    backward: the Jacobian-vector product dL/dx = y * (g - sum_j g_j y_j), sums along ``axis``
 
     For training a classifier prefer a linear output and ``CrossEntropyLoss``, which fuses the two.
     """
 
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        self.axis = check_int(axis, "axis")
+
     @override
     def forward(self, x: Array) -> Array:
-        y = softmax(as_float_input(x))
+        array = as_float_input(x)
+        if not -array.ndim <= self.axis < array.ndim:
+            raise ValueError(f"{self!r}: axis {self.axis} is out of range for input of shape {array.shape}")
+        y = softmax(array, axis=self.axis)
         self._saved = y
         return y
 
     @override
     def backward(self, grad_out: Array) -> Array:
         g, y = self._backward_inputs(grad_out)
-        dot: Array = np.sum(g * y, axis=-1, keepdims=True)
+        dot: Array = np.sum(g * y, axis=self.axis, keepdims=True)
         grad_in: Array = y * (g - dot)
         return grad_in
 

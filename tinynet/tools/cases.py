@@ -29,7 +29,7 @@ from tinynet.layers.activation import (
     softmax,
 )
 from tinynet.layers.containers import Concat, Residual, Sequential
-from tinynet.layers.core import Dense, Dropout, Flatten
+from tinynet.layers.core import Dense, Dropout, Flatten, Permute, Reshape
 from tinynet.layers.embedding import Embedding
 from tinynet.layers.graph import Graph
 from tinynet.layers.merge import Add, Concatenate, Multiply
@@ -105,27 +105,32 @@ def shared_weights() -> Sequential:
 
 
 MODULE_CASES: list[ModuleCase] = [
-    ("Dense", lambda: Dense(4, 3, rng=0), [(5, 4), (1, 4)]),
+    ("Dense", lambda: Dense(4, 3, rng=0), [(5, 4), (1, 4), (3, 6, 4), (2, 3, 2, 4)]),
     ("Dense-nobias", lambda: Dense(3, 2, bias=False, rng=1), [(4, 3)]),
     ("Dense-xavier", lambda: Dense(3, 5, init="xavier", rng=2), [(2, 3)]),
-    ("Identity", Identity, [(3, 4), (1, 2)]),
-    ("ReLU", ReLU, [(4, 5), (1, 3)]),
-    ("LeakyReLU", lambda: LeakyReLU(0.1), [(4, 5), (1, 3)]),
-    ("Sigmoid", Sigmoid, [(4, 5), (1, 3)]),
-    ("Tanh", Tanh, [(4, 5), (1, 3)]),
-    ("Softmax", Softmax, [(4, 5), (1, 3)]),
-    ("Flatten", Flatten, [(3, 2, 4), (1, 5)]),
+    ("Identity", Identity, [(3, 4), (1, 2), (2, 3, 4)]),
+    ("ReLU", ReLU, [(4, 5), (1, 3), (2, 3, 4, 2)]),
+    ("LeakyReLU", lambda: LeakyReLU(0.1), [(4, 5), (1, 3), (2, 3, 4)]),
+    ("Sigmoid", Sigmoid, [(4, 5), (1, 3), (2, 3, 4)]),
+    ("Tanh", Tanh, [(4, 5), (1, 3), (2, 3, 4)]),
+    ("Softmax", Softmax, [(4, 5), (1, 3), (2, 3, 4)]),
+    ("Softmax-axis1", lambda: Softmax(axis=1), [(2, 4, 3), (3, 5)]),
+    ("Flatten", Flatten, [(3, 2, 4), (1, 5), (2, 3, 2, 2)]),
+    ("Flatten-middle", lambda: Flatten(1, 2), [(2, 3, 2, 4)]),
+    ("Reshape", lambda: Reshape((3, -1)), [(2, 6), (2, 3, 4)]),
+    ("Permute", lambda: Permute((0, 2, 1)), [(2, 3, 4)]),
+    ("Permute-4d", lambda: Permute((0, 3, 1, 2)), [(2, 3, 4, 2)]),
     (
         "Sequential",
         lambda: Sequential(Dense(4, 6, rng=3), Tanh(), Dense(6, 3, rng=4), Softmax()),
         [(5, 4), (1, 4)],
     ),
-    ("GELU", GELU, [(4, 5), (1, 3)]),
+    ("GELU", GELU, [(4, 5), (1, 3), (2, 3, 4)]),
     ("GELU-tanh", lambda: GELU("tanh"), [(4, 5)]),
-    ("ELU", lambda: ELU(0.7), [(4, 5), (1, 3)]),
-    ("Softplus", lambda: Softplus(2.0, threshold=3.0), [(4, 5), (1, 3)]),
+    ("ELU", lambda: ELU(0.7), [(4, 5), (1, 3), (2, 2, 3)]),
+    ("Softplus", lambda: Softplus(2.0, threshold=3.0), [(4, 5), (1, 3), (2, 2, 3)]),
     ("Dropout-fixed-mask", dropout_with_fixed_mask, [(4, 5)]),
-    ("Dropout-eval", lambda: Dropout(0.5).eval(), [(3, 4)]),
+    ("Dropout-eval", lambda: Dropout(0.5).eval(), [(3, 4), (2, 3, 4)]),
     ("BatchNorm1d-train", lambda: BatchNorm1d(3), [(5, 3), (2, 3)]),
     ("BatchNorm1d-eval", batchnorm_eval, [(4, 3), (1, 3)]),
     ("BatchNorm1d-noaffine", lambda: BatchNorm1d(4, affine=False), [(6, 4)]),
@@ -144,7 +149,7 @@ MODULE_CASES: list[ModuleCase] = [
         lambda: Sequential(Sequential(Dense(3, 4, rng=5), Sigmoid()), Dense(4, 2, rng=6)),
         [(3, 3)],
     ),
-    ("Dropout-training", lambda: Dropout(0.3, rng=3), [(4, 5)]),
+    ("Dropout-training", lambda: Dropout(0.3, rng=3), [(4, 5), (2, 3, 4)]),
     ("Embedding", lambda: Embedding(6, 3, rng=13), [indices(6, (5,)), indices(6, (4, 2))]),
     ("Add", Add, [several((4, 3), (4, 3), (4, 3))]),
     ("Multiply", Multiply, [several((4, 3), (4, 3))]),

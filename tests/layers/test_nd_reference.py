@@ -1,0 +1,112 @@
+"""Layers on tensors of rank 2 to 4 match PyTorch in forward and backward (float64 and float32)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from support import require
+
+import tinynet as tn
+
+torch = require("torch")
+SHAPES = [(5, 4), (3, 6, 4), (2, 3, 5, 4)]
+TOL = {np.float64: 1e-10, np.float32: 1e-4}
+
+
+def compare(
+    ours: tn.Module, theirs: Any, x: np.ndarray, dtype: Any, params: dict[str, Any] | None = None
+) -> None:
+    """Forward, input gradient and every named parameter gradient (``params``: our name -> theirs,
+    transposed for Dense weights)."""
+    x = x.astype(dtype)
+    y = ours(x)
+    g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+    ours.zero_grad()
+    gx = ours.backward(g)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = theirs(xt)
+    yt.backward(torch.tensor(g))
+    tol = TOL[dtype]
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=tol, atol=tol)
+    assert y.dtype == gx.dtype == dtype
+    for name, get in (params or {}).items():
+        np.testing.assert_allclose(dict(ours.named_parameters())[name].grad, get(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_dense_acts_on_the_last_axis_as_linear(shape: tuple[int, ...], dtype: Any) -> None:
+    dense = tn.Dense(4, 3, rng=0, dtype=dtype)
+    linear = torch.nn.Linear(4, 3).to(torch.float64 if dtype == np.float64 else torch.float32)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor(dense.weight.data.T))
+        linear.bias.copy_(torch.tensor(dense.bias.data))
+    x = np.random.default_rng(0).standard_normal(shape)
+    compare(
+        dense,
+        linear,
+        x,
+        dtype,
+        {"weight": lambda: linear.weight.grad.numpy().T, "bias": lambda: linear.bias.grad.numpy()},
+    )
+
+
+Factory = Callable[[], tuple[tn.Module, Any]]
+ELEMENT_WISE: dict[str, Factory] = {
+    "ReLU": lambda: (tn.ReLU(), torch.nn.ReLU()),
+    "Tanh": lambda: (tn.Tanh(), torch.nn.Tanh()),
+    "Sigmoid": lambda: (tn.Sigmoid(), torch.nn.Sigmoid()),
+    "GELU": lambda: (tn.GELU(), torch.nn.GELU()),
+    "ELU": lambda: (tn.ELU(0.7), torch.nn.ELU(0.7)),
+    "LeakyReLU": lambda: (tn.LeakyReLU(0.1), torch.nn.LeakyReLU(0.1)),
+    "Softplus": lambda: (tn.Softplus(2.0, 3.0), torch.nn.Softplus(2.0, 3.0)),
+    "Identity": lambda: (tn.Identity(), torch.nn.Identity()),
+    "Softmax-last": lambda: (tn.Softmax(), torch.nn.Softmax(dim=-1)),
+    "Softmax-axis1": lambda: (tn.Softmax(axis=1), torch.nn.Softmax(dim=1)),
+    "Flatten": lambda: (tn.Flatten(), torch.nn.Flatten()),
+    "Flatten-1-2": lambda: (tn.Flatten(1, 2), torch.nn.Flatten(1, 2)),
+    "Dropout-eval": lambda: (tn.Dropout(0.5).eval(), torch.nn.Dropout(0.5).eval()),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("name", list(ELEMENT_WISE))
+def test_shape_agnostic_layers_on_any_rank(name: str, shape: tuple[int, ...], dtype: Any) -> None:
+    if name == "Flatten-1-2" and len(shape) < 3:
+        shape = (*shape, 2)
+    ours, theirs = ELEMENT_WISE[name]()
+    compare(
+        ours,
+        theirs.double() if dtype == np.float64 else theirs.float(),
+        np.random.default_rng(0).standard_normal(shape),
+        dtype,
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_permute_and_reshape_as_torch(dtype: Any) -> None:
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
+    compare(tn.Permute((0, 3, 1, 2)), lambda t: t.permute(0, 3, 1, 2), x, dtype)
+    compare(tn.Reshape((4, -1)), lambda t: t.reshape(2, 4, -1), x, dtype)
+
+
+def test_shape_layers_refuse_what_does_not_fit() -> None:
+    with pytest.raises(ValueError, match="start_axis must not be 0"):
+        tn.Flatten(0)
+    with pytest.raises(ValueError, match=r"keeps the batch axis 0 first, got \(1, 0, 2\)"):
+        tn.Permute((1, 0, 2))
+    with pytest.raises(ValueError, match=r"expected input of rank 3, got shape \(2, 3\)"):
+        tn.Permute((0, 2, 1))(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"cannot reshape samples of shape \(5,\)"):
+        tn.Reshape((2, -1))(np.ones((3, 5)))
+    with pytest.raises(ValueError, match="axis 2 is out of range"):
+        tn.Softmax(axis=2)(np.ones((3, 5)))
+    layers = [tn.Flatten(1, 2), tn.Reshape((4, -1)), tn.Permute((0, 2, 1)), tn.Softmax(axis=1)]
+    assert [type(m).from_config(m.get_config()).get_config() for m in layers] == [
+        m.get_config() for m in layers
+    ]
