@@ -110,7 +110,7 @@ MODULES: list[Case] = [
         "layernorm features",
         lambda: tn.LayerNorm(4)(np.ones((2, 3))),
         ValueError,
-        r"LayerNorm.* expected input with 4 features, got shape \(2, 3\)",
+        r"LayerNorm.* expected input \(batch, ..., 4\), got shape \(2, 3\)",
     ),
     (
         "backward first",

@@ -50,7 +50,7 @@ def test_batchnorm_matches_pytorch() -> None:
 
 
 def test_batchnorm_batch_of_one_in_training_is_an_error() -> None:
-    with pytest.raises(ValueError, match="more than 1 sample"):
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
         tn.BatchNorm1d(3)(np.ones((1, 3)))
     assert tn.BatchNorm1d(3).eval()(np.ones((1, 3))).shape == (1, 3)
 

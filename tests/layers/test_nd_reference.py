@@ -110,3 +110,51 @@ def test_shape_layers_refuse_what_does_not_fit() -> None:
     assert [type(m).from_config(m.get_config()).get_config() for m in layers] == [
         m.get_config() for m in layers
     ]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5)], ids=str)
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm1d_on_n_c_and_n_c_l(shape: tuple[int, ...], training: bool, dtype: Any) -> None:
+    ours = tn.BatchNorm1d(3, momentum=0.2, dtype=dtype)
+    theirs = torch.nn.BatchNorm1d(3, momentum=0.2).to(torch.float64 if dtype == np.float64 else torch.float32)
+    rng = np.random.default_rng(3)
+    with torch.no_grad():
+        for param in (theirs.weight, theirs.bias):
+            param.copy_(torch.tensor(rng.standard_normal(3)))
+        theirs.running_mean.copy_(torch.tensor(rng.standard_normal(3)))
+        theirs.running_var.copy_(torch.tensor(rng.uniform(0.5, 2.0, 3)))
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items() if k != "num_batches_tracked"})
+    ours.train(training), theirs.train(training)
+    grads = {"weight": lambda: theirs.weight.grad.numpy(), "bias": lambda: theirs.bias.grad.numpy()}
+    compare(ours, theirs, rng.standard_normal(shape) * 2 + 1, dtype, grads)
+    tol = TOL[dtype]
+    np.testing.assert_allclose(ours.running_mean, theirs.running_mean.numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(ours.running_var, theirs.running_var.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    ("normalized", "shape"),
+    [(4, (5, 4)), (4, (2, 3, 4)), ((3, 4), (2, 3, 4)), ((3, 4), (2, 5, 3, 4))],
+    ids=str,
+)
+def test_layernorm_over_the_trailing_axes(normalized: Any, shape: tuple[int, ...], dtype: Any) -> None:
+    ours = tn.LayerNorm(normalized, dtype=dtype)
+    theirs = torch.nn.LayerNorm(normalized).to(torch.float64 if dtype == np.float64 else torch.float32)
+    rng = np.random.default_rng(4)
+    with torch.no_grad():
+        theirs.weight.copy_(torch.tensor(rng.standard_normal(theirs.weight.shape)))
+        theirs.bias.copy_(torch.tensor(rng.standard_normal(theirs.bias.shape)))
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    grads = {"weight": lambda: theirs.weight.grad.numpy(), "bias": lambda: theirs.bias.grad.numpy()}
+    compare(ours, theirs, rng.standard_normal(shape) * 3, dtype, grads)
+
+
+def test_a_layernorm_of_tinynet_0_2_loads_from_its_old_settings() -> None:
+    old = tn.LayerNorm.from_config(
+        {"num_features": 5, "eps": 1e-5, "elementwise_affine": True, "dtype": "float64"}
+    )
+    assert old.normalized_shape == (5,) and old.get_config()["normalized_shape"] == [5]
+    with pytest.raises(TypeError, match="exactly one"):
+        tn.LayerNorm(5, num_features=5)

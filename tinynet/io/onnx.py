@@ -188,14 +188,14 @@ def _batchnorm(m: BatchNorm1d, b: OnnxBuilder, x: list[str]) -> list[str]:
 def _layernorm(m: LayerNorm, b: OnnxBuilder, x: list[str]) -> list[str]:
     if b.opset < 17:
         raise ExportError(f"{one_line(m)} needs opset 17 or later (LayerNormalization), got {b.opset}")
-    scale = m.weight.data if m.weight is not None else np.ones(m.num_features)
-    shift = m.bias.data if m.bias is not None else np.zeros(m.num_features)
+    scale = m.weight.data if m.weight is not None else np.ones(m.normalized_shape)
+    shift = m.bias.data if m.bias is not None else np.zeros(m.normalized_shape)
     return [
         b.node(
             "LayerNormalization",
             [x[0], b.constant(scale), b.constant(shift)],
             "layernorm",
-            axis=-1,
+            axis=-len(m.normalized_shape),
             epsilon=m.eps,
         )
     ]
