@@ -3,7 +3,7 @@ columns (island, sex) through an Embedding, joined by Concatenate.
 
     numbers (batch, 5) -> Dense(5, 16) -> ReLU ------------\\
                                                            Concatenate (batch, 22) -> Dense(22, 16)
-    categories (batch, 2) -> Embedding(7, 3) -> (batch, 6) /     -> ReLU -> Dense(16, 3): logits
+    categories (batch, 2) -> Embedding(7, 3) -> Flatten -> (batch, 6) /     -> ReLU -> Dense(16, 3): logits
 
 ``categories`` holds one index per text column into one shared table of 7 rows (island: 3 +
 missing, sex: 2 + missing). The table has missing values: numbers are imputed with the training
@@ -53,7 +53,7 @@ def build(n_categories: int, rng: np.random.Generator) -> tn.Graph:
     numbers = tn.Input(len(NUMBERS), name="numbers")
     categories = tn.Input(len(TEXT), name="categories", dtype="int64")
     h = tn.ReLU()(tn.Dense(len(NUMBERS), 16, rng=rng)(numbers))
-    e = tn.Embedding(n_categories, 3, rng=rng)(categories)  # (batch, 2) -> (batch, 2 * 3)
+    e = tn.Flatten()(tn.Embedding(n_categories, 3, rng=rng)(categories))  # (batch, 2, 3) -> (batch, 6)
     joined = tn.Concatenate()([h, e])
     hidden = tn.ReLU()(tn.Dense(16 + 2 * 3, 16, rng=rng)(joined))
     return tn.Graph(inputs=[numbers, categories], outputs=tn.Dense(16, 3, rng=rng)(hidden))

@@ -76,9 +76,7 @@ def test_examples_use_only_the_public_api(name: str) -> None:
 def test_two_inputs_example_trains_saves_loads_and_draws_a_graph(tmp_path: Path) -> None:
     out = run("two_inputs.py", str(tmp_path))
     assert "penguins: 275 train / 69 test rows, 19 missing cells" in out
-    assert any(
-        line.startswith("concatenate") and line.endswith("relu, embedding") for line in out.splitlines()
-    )
+    assert any(line.startswith("concatenate") and line.endswith("relu, flatten") for line in out.splitlines())
     accuracy = float(next(line for line in out.splitlines() if line.startswith("test accuracy")).split()[2])
     assert accuracy >= 0.95
     dot = (tmp_path / "penguins_graph.dot").read_text()

@@ -74,11 +74,11 @@ def test_a_module_called_twice_shares_its_weights_with_its_own_cache() -> None:
         ),
         (
             lambda: tn.Dense(4, 2)(tn.Input(3, name="x")),
-            r"cannot apply Dense\(4 -> 2\) to input 'x' \(width 3",
+            r"cannot apply Dense\(4 -> 2\) to input 'x' \(batch, 3\) float64",
         ),
         (
             lambda: tn.Add()([tn.Input(3, name="p"), tn.Input(2, name="q")]),
-            r"cannot apply Add\(\) to input 'p' \(width 3, float64\), input 'q' \(width 2",
+            r"cannot apply Add\(\) to input 'p' \(batch, 3\) float64, input 'q' \(batch, 2\)",
         ),
         (lambda: tn.Graph(inputs=[], outputs=tn.Input(2)), "inputs must be a Node or a non-empty list"),
     ],
@@ -166,9 +166,7 @@ def test_summary_lists_every_node_with_what_it_reads_and_dot_draws_it(tmp_path: 
     assert lines[0].split() == ["name", "layer", "output", "shape", "params", "reads"]
     assert any(line.startswith("x ") and "Input(3)" in line for line in lines)
     assert any(line.startswith("c ") and "Input(2, int64)" in line for line in lines)
-    assert any(
-        line.startswith("concatenate ") and line.endswith("add, embedding, multiply") for line in lines
-    )
+    assert any(line.startswith("concatenate ") and line.endswith("add, flatten, multiply") for line in lines)
     assert any("0 (shared)" in line for line in lines)
     dot = graph.to_dot()
     assert dot.startswith('digraph "Graph"') and dot.count("->") >= 14 and 'label="x: (batch, 3)"' in dot
@@ -182,13 +180,16 @@ def test_embedding_matches_pytorch() -> None:
         reference.weight.copy_(torch.from_numpy(layer.weight.data))
     idx = np.array([[1, 3, 1], [6, 0, 1]])  # repeated indices add up
     y = layer(idx)
-    expected = reference(torch.from_numpy(idx)).reshape(2, -1)
+    expected = reference(torch.from_numpy(idx))  # (batch, seq, dim), as PyTorch
     np.testing.assert_allclose(y, expected.detach().numpy(), rtol=0, atol=0)
     g = rng.standard_normal(y.shape)
     layer.zero_grad()
     assert layer.backward(g) is None
     expected.backward(torch.from_numpy(g))
     np.testing.assert_allclose(layer.weight.grad, reference.weight.grad.numpy(), rtol=1e-15, atol=1e-15)
+    flat = tn.Embedding(7, 4, flatten=True)  # tinynet 0.2's output: a sample's vectors side by side
+    flat.weight.data[...] = layer.weight.data
+    np.testing.assert_array_equal(flat(idx), y.reshape(2, -1))
 
 
 def test_embedding_refuses_bad_indices() -> None:

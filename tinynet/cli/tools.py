@@ -192,16 +192,16 @@ def _example_batch(model: tn.Module, rows: int) -> Any:
     if specs:
         limits = {name: _index_limit(model, name) for name, _, dtype in specs if dtype.kind in "iu"}
         parts = [
-            rng.integers(0, limits[name], (rows, width))
+            rng.integers(0, limits[name], (rows, *shape))
             if dtype.kind in "iu"
-            else rng.standard_normal((rows, width))
-            for name, width, dtype in specs
+            else rng.standard_normal((rows, *shape))
+            for name, shape, dtype in specs
         ]
         return parts if len(parts) > 1 else parts[0]
     width = model.input_width()
     if width is None:
         raise CLIError(f"{one_line(model)}: the model does not declare its input width")
-    return rng.standard_normal((rows, width)).astype(model.dtype or np.float64)
+    return rng.standard_normal((rows, width)).astype(model.dtype if model.dtype is not None else np.float64)
 
 
 def _index_limit(model: Any, name: str) -> int:

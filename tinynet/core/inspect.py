@@ -108,9 +108,10 @@ def summary_table(model: Module, in_features: int | tuple[int, ...] | None = Non
     reads: dict[str, list[str]] = getattr(probe, "node_inputs", dict)()  # a Graph names what each node reads
     seen: set[int] = set()
     rows: list[tuple[str, ...]] = []
-    for name, width, dtype in input_specs(probe):
+    for name, shape, dtype in input_specs(probe):
         kind = "" if dtype.kind == "f" else f", {dtype.name}"
-        rows.append((name, f"Input({width}{kind})", fmt_shape((-1, width)), "0", ""))
+        given = str(shape[0]) if len(shape) == 1 else f"shape={shape}"
+        rows.append((name, f"Input({given}{kind})", fmt_shape((-1, *shape)), "0", ""))
 
     for name, module, depth in walk(probe):
         params = module.parameters()
@@ -128,9 +129,9 @@ def summary_table(model: Module, in_features: int | tuple[int, ...] | None = Non
     return f"{text}\ntotal parameters: {model.num_parameters()}"
 
 
-def input_specs(model: Module) -> list[tuple[str, int, np.dtype[Any]]]:
-    """A ``Graph``'s named inputs ``(name, width, dtype)``; empty for any other module."""
-    specs: list[tuple[str, int, np.dtype[Any]]] = getattr(model, "input_specs", [])
+def input_specs(model: Module) -> list[tuple[str, tuple[int, ...], np.dtype[Any]]]:
+    """A ``Graph``'s named inputs ``(name, sample shape, dtype)``; empty for any other module."""
+    specs: list[tuple[str, tuple[int, ...], np.dtype[Any]]] = getattr(model, "input_specs", [])
     return specs
 
 
@@ -138,7 +139,7 @@ def dot_text(model: Module) -> str:
     """Graphviz DOT text of ``model``: its inputs, each module's ``dot_nodes``, its outputs."""
     dot = Dot(type(model).__name__)
     specs = input_specs(model)
-    labels = [f"{name}: (batch, {width})" for name, width, _ in specs] if specs else ["input"]
+    labels = [f"{name}: (batch, {', '.join(map(str, shape))})" for name, shape, _ in specs] or ["input"]
     sources = [dot.node(label, "ellipse") for label in labels]
     outputs = model.dot_nodes(dot, sources)
     for index, out in enumerate(outputs):

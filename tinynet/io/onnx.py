@@ -202,7 +202,9 @@ def _layernorm(m: LayerNorm, b: OnnxBuilder, x: list[str]) -> list[str]:
 
 
 def _embedding(m: Embedding, b: OnnxBuilder, x: list[str]) -> list[str]:
-    gathered = b.node("Gather", [b.constant(m.weight.data, "table"), x[0]], axis=0)
+    gathered = b.node("Gather", [b.constant(m.weight.data, "table"), x[0]], "embedding", axis=0)
+    if not m.flatten:
+        return [gathered]
     return [b.node("Reshape", [gathered, b.constant(np.array([0, -1], np.int64), "shape")], "embedding")]
 
 

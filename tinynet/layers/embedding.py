@@ -25,9 +25,12 @@ from tinynet.core.registry import register_module
 
 @register_module
 class Embedding(Module):
-    """A table of ``num_embeddings`` vectors of ``embedding_dim`` values, looked up by index.
+    """A table of ``num_embeddings`` vectors of ``embedding_dim`` values, looked up by index, as
+    ``torch.nn.Embedding``.
 
-    idx: (batch,) -> y: (batch, dim);  idx: (batch, k) -> y: (batch, k * dim) (the k vectors side by side)
+    idx: (batch, ...) -> y: (batch, ..., dim), e.g. (batch, seq) -> (batch, seq, dim)
+    With ``flatten=True`` each sample's vectors lie side by side instead, (batch, seq) ->
+    (batch, seq * dim): what tinynet 0.2's Embedding returned (its model files load this way).
     forward:  y[b] = W[idx[b]]
     backward: dL/dW[i] += sum of g[b] over the positions b with idx[b] = i (repeated indices add up);
               indices have no gradient, so ``backward`` returns None.
@@ -45,11 +48,13 @@ class Embedding(Module):
         num_embeddings: int,
         embedding_dim: int,
         *,
+        flatten: bool = False,
         init: str | Initializer = "normal",
         dtype: DTypeLike = np.float64,
         rng: RngLike = None,
     ) -> None:
         super().__init__()
+        self.flatten = bool(flatten)
         self.num_embeddings = check_int(num_embeddings, "num_embeddings", minimum=1)
         self.embedding_dim = check_int(embedding_dim, "embedding_dim", minimum=1)
         resolved = as_float_dtype(dtype)
@@ -68,15 +73,20 @@ class Embedding(Module):
     @classmethod
     @override
     def from_config(cls, config: dict[str, Any], children: Any = ()) -> Self:
-        """The layer with a zero table (no random draw): a model file's weights are loaded next."""
-        return cls(**config, init="zeros")
+        """The layer with a zero table (no random draw): a model file's weights are loaded next.
+
+        A configuration without ``flatten`` comes from tinynet 0.2, whose Embedding flattened."""
+        return cls(**{"flatten": True, **config}, init="zeros")
 
     @property
     def dtype(self) -> np.dtype[Any]:
         return self.weight.data.dtype
 
-    def example_input(self, in_features: int | None = None) -> Array:
-        return np.zeros((1, in_features or 1), dtype=np.int64)
+    def example_input(self, in_features: int | tuple[int, ...] | None = None) -> Array:
+        shape = (
+            (1,) if in_features is None else (in_features,) if isinstance(in_features, int) else in_features
+        )
+        return np.zeros((1, *shape), dtype=np.int64)
 
     def _indices(self, idx: Any) -> Array:
         array = np.asarray(idx)
@@ -84,10 +94,8 @@ class Embedding(Module):
             raise TypeError(
                 f"{self!r} takes integer indices, got dtype {array.dtype}; pass indices.astype(int)"
             )
-        if array.ndim not in (1, 2):
-            raise ValueError(
-                f"{self!r} takes indices of shape (batch,) or (batch, k), got {fmt_shape(array.shape)}"
-            )
+        if array.ndim < 1:
+            raise ValueError(f"{self!r} takes indices with a batch axis, got {fmt_shape(array.shape)}")
         if array.size and (array.min() < 0 or array.max() >= self.num_embeddings):
             bad = np.argwhere((array < 0) | (array >= self.num_embeddings))[0]
             where = tuple(int(i) for i in bad)
@@ -102,18 +110,18 @@ class Embedding(Module):
         idx = self._indices(x)
         self._idx = idx
         y: Array = self.weight.data[idx]
-        return y.reshape(len(idx), -1)
+        return y.reshape(len(idx), -1) if self.flatten else y
 
     @override
     def backward(self, grad_out: Array) -> Any:
         idx = self._cached(self._idx)
-        g = check_grad_out(
-            grad_out, (len(idx), (idx.shape[1] if idx.ndim == 2 else 1) * self.embedding_dim), self
-        )
+        shape = (*idx.shape, self.embedding_dim)
+        flat = (len(idx), int(np.prod(shape[1:])))
+        g = check_grad_out(grad_out, flat if self.flatten else shape, self)
         grad = self.weight.grad
         np.add.at(grad, idx.reshape(-1), g.reshape(-1, self.embedding_dim))
         return None
 
     @override
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        return f"{self.num_embeddings}, {self.embedding_dim}" + (", flatten=True" if self.flatten else "")

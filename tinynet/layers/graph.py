@@ -25,7 +25,7 @@ from tinynet.core.checks import fmt_shape
 from tinynet.core.container import Container
 from tinynet.core.inspect import Dot
 from tinynet.core.module import Module
-from tinynet.core.node import Input, Node, apply_module
+from tinynet.core.node import Input, Node, apply_module, batch_shape
 from tinynet.core.registry import register_module
 from tinynet.layers.merge import Merge
 
@@ -109,7 +109,7 @@ class Graph(Container):
                     f"an output depends on input {node.name!r}, which is not in inputs {names}; "
                     "add it to inputs"
                 )
-        self.input_specs = [(n.name, n.width, n.dtype) for n in input_nodes]
+        self.input_specs = [(n.name, n.shape, n.dtype) for n in input_nodes]  # (name, sample shape, dtype)
         label = {id(n): n.name for n in input_nodes}
         used_names, used_modules = set(names), set[int]()
         self.wires: list[_Wire] = []
@@ -161,17 +161,19 @@ class Graph(Container):
             raise TypeError(f"Graph takes {len(names)} inputs {names}: pass a list or a dict, got one array")
         values: dict[str, Any] = {}
         batch = None
-        for (name, width, dtype), part in zip(self.input_specs, parts, strict=True):
+        for (name, shape, dtype), part in zip(self.input_specs, parts, strict=True):
             array = np.asarray(part)
             if dtype.kind in "iu":
                 if array.dtype.kind not in "iu":
                     raise TypeError(f"input {name!r} takes integer indices, got dtype {array.dtype}")
-                if array.ndim == 1 and width == 1:
+                if array.ndim == 1 and shape == (1,):
                     array = array.reshape(-1, 1)
             elif array.dtype.kind not in "fiub":
                 raise TypeError(f"input {name!r} must be a real numeric array, got dtype {array.dtype}")
-            if array.ndim != 2 or array.shape[1] != width:
-                raise ValueError(f"input {name!r} takes shape (batch, {width}), got {fmt_shape(array.shape)}")
+            if array.shape[1:] != shape or array.ndim < 2:
+                raise ValueError(
+                    f"input {name!r} takes shape {batch_shape(shape)}, got {fmt_shape(array.shape)}"
+                )
             if batch is not None and array.shape[0] != batch:
                 raise ValueError(f"inputs must have one batch size, got {batch} and {array.shape[0]} rows")
             batch = array.shape[0]
@@ -229,13 +231,17 @@ class Graph(Container):
 
     @override
     def input_width(self) -> int | None:
-        if len(self.input_specs) == 1 and self.input_specs[0][2].kind == "f":
-            return self.input_specs[0][1]
+        if (
+            len(self.input_specs) == 1
+            and self.input_specs[0][2].kind == "f"
+            and len(self.input_specs[0][1]) == 1
+        ):
+            return self.input_specs[0][1][0]
         return None
 
     def example_input(self, in_features: int | None = None) -> Any:
         """One sample of zeros for every input (integer zeros for index inputs)."""
-        parts = [np.zeros((1, width), dtype=dtype) for _, width, dtype in self.input_specs]
+        parts = [np.zeros((1, *shape), dtype=dtype) for _, shape, dtype in self.input_specs]
         return parts[0] if self.single_input else parts
 
     def node_inputs(self) -> dict[str, list[str]]:
@@ -246,7 +252,7 @@ class Graph(Container):
         """A graph of this one's layers (the same objects, no copies) with ``module`` after its output."""
         if not self.single_output:
             raise ValueError("followed_by needs a graph with a single output")
-        inputs = [Input(width, name=name, dtype=dtype) for name, width, dtype in self.input_specs]
+        inputs = [Input(shape=shape, name=name, dtype=dtype) for name, shape, dtype in self.input_specs]
         nodes: dict[str, Node] = {n.name: n for n in inputs}
         for wire, layer in zip(self.wires, self.layers, strict=True):
             reads = [nodes[name] for name in wire.inputs]
@@ -266,7 +272,7 @@ class Graph(Container):
     @override
     def get_config(self) -> dict[str, Any]:
         return {
-            "inputs": [{"name": n, "features": w, "dtype": d.name} for n, w, d in self.input_specs],
+            "inputs": [{"name": n, "shape": list(s), "dtype": d.name} for n, s, d in self.input_specs],
             "nodes": [{"name": w.name, "inputs": list(w.inputs)} for w in self.wires],
             "outputs": list(self.output_names),
             "single_input": self.single_input,
@@ -278,8 +284,13 @@ class Graph(Container):
     def from_config(cls, config: dict[str, Any], children: Sequence[Module] = ()) -> Self:
         """Rebuild the wiring from ``get_config()``, calling each child on its input nodes again."""
         try:
-            inputs = [
-                Input(spec["features"], name=spec["name"], dtype=spec["dtype"]) for spec in config["inputs"]
+            inputs = [  # "features": the single width of a file of tinynet 0.2
+                Input(
+                    shape=spec["shape"] if "shape" in spec else [spec["features"]],
+                    name=spec["name"],
+                    dtype=spec["dtype"],
+                )
+                for spec in config["inputs"]
             ]
             nodes = {n.name: n for n in inputs}
             specs = list(config["nodes"])

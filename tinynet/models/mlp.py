@@ -26,7 +26,7 @@ from tinynet.core.module import Module
 from tinynet.core.node import Input, Node
 from tinynet.layers.activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Tanh
 from tinynet.layers.containers import Sequential
-from tinynet.layers.core import Dense, Dropout
+from tinynet.layers.core import Dense, Dropout, Flatten
 from tinynet.layers.embedding import Embedding
 from tinynet.layers.graph import Graph
 from tinynet.layers.merge import Concatenate
@@ -122,7 +122,8 @@ class MLP(Configurable):
         for j, (count, dim) in enumerate(zip(categories, dims, strict=True)):
             codes = Input(1, name=f"category_{j}", dtype=np.int64)
             inputs.append(codes)
-            parts.append(Embedding(count, dim, dtype=self.dtype, rng=generator)(codes))
+            vectors = Embedding(count, dim, dtype=self.dtype, rng=generator)(codes)  # (batch, 1, dim)
+            parts.append(Flatten()(vectors))
         width = n_features + sum(dims)
         h = Concatenate()(parts) if len(parts) > 1 else parts[0]
         for layer in self._stack(width, n_outputs, generator):

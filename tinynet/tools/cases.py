@@ -72,7 +72,7 @@ def two_input_graph() -> Graph:
     shared = Dense(3, 3, rng=21)
     a = Tanh()(shared(x))
     b = shared(a)  # the same weights a second time
-    e = Embedding(5, 2, rng=22)(c)  # (batch, 4)
+    e = Flatten()(Embedding(5, 2, rng=22)(c))  # (batch, 2, 2) -> (batch, 4)
     joined = Concatenate()([Add()([a, b]), e, Multiply()([a, x])])
     return Graph(inputs=[x, c], outputs=[Dense(10, 2, rng=23)(joined), Sigmoid()(Dense(3, 1, rng=24)(b))])
 
@@ -151,7 +151,12 @@ MODULE_CASES: list[ModuleCase] = [
         [(3, 3)],
     ),
     ("Dropout-training", lambda: Dropout(0.3, rng=3), [(4, 5), (2, 3, 4)]),
-    ("Embedding", lambda: Embedding(6, 3, rng=13), [indices(6, (5,)), indices(6, (4, 2))]),
+    (
+        "Embedding",
+        lambda: Embedding(6, 3, rng=13),
+        [indices(6, (5,)), indices(6, (4, 2)), indices(6, (2, 3, 2))],
+    ),
+    ("Embedding-flatten", lambda: Embedding(6, 3, flatten=True, rng=14), [indices(6, (4, 2))]),
     ("Add", Add, [several((4, 3), (4, 3), (4, 3))]),
     ("Multiply", Multiply, [several((4, 3), (4, 3))]),
     ("Concatenate", Concatenate, [several((4, 2), (4, 3))]),
