@@ -173,7 +173,7 @@ LOSSES: list[Case] = [
         "1-D logits",
         lambda: tn.CrossEntropyLoss()(np.zeros(3), np.array([0])),
         ValueError,
-        r"pred must be 2-D logits .* got shape \(3,\)",
+        r"pred must be logits \(batch, classes\) .* got shape \(3,\)",
     ),
     (
         "shape mismatch",
@@ -273,8 +273,18 @@ FIT: list[Case] = [
         ValueError,
         r"y must be finite, found nan at index \(3,\)",
     ),
-    ("1-D x", lambda: train(x=np.ones(6)), ValueError, r"x must be 2-D .* got 1-D shape \(6,\)"),
-    ("3-D x", lambda: train(x=np.ones((6, 2, 2))), ValueError, r"x must be 2-D .* got 3-D shape \(6, 2, 2\)"),
+    (
+        "1-D x",
+        lambda: train(x=np.ones(6)),
+        ValueError,
+        r"x must be \(batch, features\) .* got 1-D shape \(6,\)",
+    ),
+    (
+        "3-D x for a (batch, 4) model",
+        lambda: train(x=np.ones((6, 2, 2))),
+        ValueError,
+        r"x of shape \(6, 2, 2\) does not fit the model: .* put Flatten\(\) before it",
+    ),
     (
         "wrong features",
         lambda: train(x=np.ones((6, 3))),
@@ -362,7 +372,7 @@ FIT: list[Case] = [
         "predict 1-D",
         lambda: tn.predict(net(), np.ones(4)),
         ValueError,
-        r"x must be 2-D .* got 1-D shape \(4,\)",
+        r"x must be \(batch, features\) or \(batch, ...\), got 1-D shape \(4,\)",
     ),
     (
         "predict batch_size",

@@ -158,3 +158,59 @@ def test_a_layernorm_of_tinynet_0_2_loads_from_its_old_settings() -> None:
     assert old.normalized_shape == (5,) and old.get_config()["normalized_shape"] == [5]
     with pytest.raises(TypeError, match="exactly one"):
         tn.LayerNorm(5, num_features=5)
+
+
+def test_a_sequence_graph_trains_with_fit_and_shows_its_shapes() -> None:
+    """Input(shape=(L, E)) -> Dense -> LayerNorm -> Flatten -> Dense: fit, summary, save, load, ONNX."""
+    rng = np.random.default_rng(0)
+    steps, features = 6, 4
+    x = rng.standard_normal((120, steps, features))
+    y = (x[:, :, 0].sum(axis=1) > 0).astype(np.int64)  # the sign of a sum over the sequence
+    seq = tn.Input(shape=(steps, features), name="sequence")
+    h = tn.LayerNorm(8)(tn.Tanh()(tn.Dense(features, 8, rng=1)(seq)))
+    model = tn.Graph(inputs=seq, outputs=tn.Dense(steps * 8, 2, rng=2)(tn.Flatten()(h)))
+    history = tn.fit(
+        model, x, y, loss=tn.CrossEntropyLoss(), optimizer=tn.Adam(model.parameters(), lr=0.01),
+        epochs=30, batch_size=16, rng=0, verbose=0,
+    )  # fmt: skip
+    assert history.loss[-1] < 0.5 * history.loss[0]
+    assert tn.metrics.accuracy(y, tn.predict(model, x)) > 0.9
+    summary = model.summary()
+    for row in ("Input(shape=(6, 4))", "(-1, 6, 8)", "(-1, 48)", "(-1, 2)"):
+        assert row in summary, summary
+    assert 'label="sequence: (batch, 6, 4)"' in model.to_dot()
+
+
+def test_the_sequence_graph_saves_loads_and_exports(tmp_path: Any) -> None:
+    ort = require("onnxruntime")
+    require("onnx")
+    seq = tn.Input(shape=(6, 4), name="sequence")
+    h = tn.LayerNorm(8)(tn.Dense(4, 8, rng=1)(seq))
+    model = tn.Graph(inputs=seq, outputs=tn.Dense(48, 2, rng=2)(tn.Flatten()(h)))
+    x = np.random.default_rng(0).standard_normal((5, 6, 4))
+    tn.save(model, tmp_path / "seq.npz")
+    loaded = tn.load(tmp_path / "seq.npz")
+    np.testing.assert_array_equal(loaded(x), model(x))
+    proto = tn.export_onnx(model)
+    assert [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim] == [
+        "batch",
+        6,
+        4,
+    ]
+    (out,) = ort.InferenceSession(proto.SerializeToString()).run(None, {"sequence": x.astype(np.float32)})
+    np.testing.assert_allclose(out, model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_a_per_position_classifier_trains_on_n_c_l_scores() -> None:
+    """Scores (N, C, L) against labels (N, L): a per-position tagger, ignore_index marking padding."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((64, 5, 3))
+    labels = (x[:, :, 0] > 0).astype(np.int64)
+    labels[:, -1] = -100  # padding: never counted
+    model = tn.Sequential(tn.Dense(3, 2, rng=3), tn.Permute((0, 2, 1)))  # (N, L, C) -> (N, C, L)
+    history = tn.fit(
+        model, x, labels, loss=tn.CrossEntropyLoss(), optimizer=tn.Adam(model.parameters(), lr=0.05),
+        epochs=40, batch_size=16, rng=0, verbose=0,
+    )  # fmt: skip
+    predicted = tn.predict(model, x).argmax(axis=1)
+    assert history.loss[-1] < history.loss[0] and np.mean(predicted[:, :-1] == labels[:, :-1]) > 0.95

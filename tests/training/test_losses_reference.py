@@ -102,5 +102,82 @@ def test_label_smoothing_is_checked_and_saved() -> None:
         tn.CrossEntropyLoss(label_smoothing=1.0)
     with pytest.raises(ValueError, match=r"target rows must be >= 0, got -0\.5"):
         tn.CrossEntropyLoss()(np.zeros((1, 2)), np.array([[1.0, -0.5]]))
-    assert tn.CrossEntropyLoss(0.1).get_config() == {"label_smoothing": 0.1}
+    assert tn.CrossEntropyLoss(0.1).get_config() == {
+        "label_smoothing": 0.1,
+        "ignore_index": -100,
+        "reduction": "mean",
+    }
     assert repr(tn.CrossEntropyLoss(0.1)) == "CrossEntropyLoss(label_smoothing=0.1)"
+
+
+ND = [(4, 3, 5), (2, 3, 4, 2)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", ND, ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_cross_entropy_with_classes_at_axis_1_indices_ignore_index_and_reduction(
+    shape: tuple[int, ...], reduction: str, smoothing: float, dtype: Any
+) -> None:
+    z = rng.standard_normal(shape) * 2
+    labels = rng.integers(0, shape[1], (shape[0], *shape[2:]))
+    labels.reshape(-1)[::3] = -100  # ignored positions
+    loss = tn.CrossEntropyLoss(label_smoothing=smoothing, reduction=reduction)
+    check(
+        loss,
+        lambda a, b: F.cross_entropy(a, b, label_smoothing=smoothing, reduction=reduction),
+        z,
+        labels,
+        dtype,
+    )
+    probabilities = rng.uniform(0, 2, shape)
+    check(
+        loss,
+        lambda a, b: F.cross_entropy(a, b, label_smoothing=smoothing, reduction=reduction),
+        z,
+        probabilities,
+        dtype,
+    )
+
+
+def test_another_ignore_index_and_a_batch_with_every_position_ignored() -> None:
+    z = rng.standard_normal((5, 3))
+    t = np.array([0, 7, 2, 7, 1])
+    check(
+        tn.CrossEntropyLoss(ignore_index=7),
+        lambda a, b: F.cross_entropy(a, b, ignore_index=7),
+        z,
+        t,
+        np.float64,
+    )
+    loss = tn.CrossEntropyLoss()
+    assert loss(z, np.full(5, -100)) == 0.0 and not loss.backward().any()
+
+
+@pytest.mark.parametrize("shape", ND, ids=str)
+@pytest.mark.parametrize(
+    ("loss", "fn"),
+    [
+        (tn.MSELoss(), F.mse_loss),
+        (tn.MAELoss(), F.l1_loss),
+        (tn.HuberLoss(0.7), lambda a, b: F.huber_loss(a, b, delta=0.7)),
+        (tn.BCEWithLogitsLoss(), F.binary_cross_entropy_with_logits),
+    ],
+    ids=["mse", "mae", "huber", "bce"],
+)
+def test_element_wise_losses_on_any_matching_shape(loss: tn.Loss, fn: Any, shape: tuple[int, ...]) -> None:
+    target = rng.uniform(size=shape) if isinstance(loss, tn.BCEWithLogitsLoss) else rng.standard_normal(shape)
+    check(loss, fn, rng.standard_normal(shape) * 2, target, np.float64)
+
+
+@pytest.mark.parametrize("loss", [tn.MSELoss(), tn.CrossEntropyLoss()], ids=["mse", "cross-entropy"])
+def test_sample_weights_weigh_whole_samples_whatever_their_rank(loss: tn.Loss) -> None:
+    """A weight of 2 on a sample of shape (3, 5) counts it twice, as the sample repeated."""
+    z = rng.standard_normal((3, 4, 5))
+    target = rng.standard_normal((3, 4, 5)) if isinstance(loss, tn.MSELoss) else rng.integers(0, 4, (3, 5))
+    weighted = loss(z, target, sample_weight=np.array([2.0, 1.0, 1.0]))
+    grad = loss.backward()
+    repeated = loss(np.concatenate([z[:1], z]), np.concatenate([target[:1], target]))
+    np.testing.assert_allclose(weighted, repeated, rtol=1e-12)
+    np.testing.assert_allclose(grad[1:], loss.backward()[2:], rtol=1e-12)

@@ -249,7 +249,7 @@ def test_last_partial_batch_is_kept() -> None:
         ({"validation_split": 1.0}, "validation_split"),
         ({"validation_split": -0.1}, "validation_split"),
         ({"y": np.array([0, 1, 5, -1])}, r"outside \[0, 3\).*\[-1, 5\]"),
-        ({"x": np.ones(4)}, "2-D"),
+        ({"x": np.ones(4)}, r"\(batch, features\)"),
         ({"x": np.ones((4, 5))}, r"x of shape \(4, 5\) does not fit the model: Dense\(4 -> 16\)"),
         ({"y": np.ones((4, 2))}, r"y of shape \(4, 2\) does not fit the model's output of shape \(4, 3\)"),
         ({"metrics": ["acuracy"]}, "metric must be one of"),

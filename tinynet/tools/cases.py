@@ -217,6 +217,27 @@ LOSS_CASES: list[LossCase] = [
         lambda r: (r.standard_normal((4, 3)), r.uniform(0.0, 2.0, (4, 3))),
     ),
     ("CrossEntropyLoss-batch1", CrossEntropyLoss, lambda r: (r.standard_normal((1, 3)), np.array([2]))),
+    (
+        "CrossEntropyLoss-classes-at-axis-1",
+        CrossEntropyLoss,
+        lambda r: (r.standard_normal((3, 4, 5)), r.integers(0, 4, (3, 5))),
+    ),
+    (
+        "CrossEntropyLoss-4d-weights",
+        CrossEntropyLoss,
+        lambda r: (r.standard_normal((2, 3, 2, 2)), r.uniform(0.0, 2.0, (2, 3, 2, 2))),
+    ),
+    (
+        "CrossEntropyLoss-ignore-index-sum",
+        lambda: CrossEntropyLoss(reduction="sum"),
+        lambda r: (r.standard_normal((6, 3)), np.array([0, -100, 2, 1, -100, 2])),
+    ),
+    ("MSELoss-3d", MSELoss, lambda r: (r.standard_normal((2, 3, 4)), r.standard_normal((2, 3, 4)))),
+    (
+        "BCEWithLogitsLoss-3d",
+        BCEWithLogitsLoss,
+        lambda r: (r.standard_normal((2, 3, 2)), r.uniform(size=(2, 3, 2))),
+    ),
     ("BCEWithLogitsLoss", BCEWithLogitsLoss, lambda r: (r.standard_normal((5, 2)), r.uniform(size=(5, 2)))),
     (
         "BCEWithLogitsLoss-hard",

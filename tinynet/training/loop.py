@@ -113,18 +113,12 @@ class Columns:
             )
         ndim = len(array.shape)
         if targets:
-            if ndim not in (1, 2):
-                raise ValueError(
-                    f"{label} must be 1-D (n,) or 2-D (n, k), got shape {fmt_shape(array.shape)}"
-                )
-        elif ndim != 2 and not (ndim == 1 and kind in "iu"):
-            hint = (
-                "use x.reshape(-1, 1) for a single feature or x.reshape(1, -1) for a single sample"
-                if ndim == 1
-                else "use x.reshape(len(x), -1) to flatten the trailing axes"
-            )
+            if ndim < 1:
+                raise ValueError(f"{label} must have a sample axis, got shape {fmt_shape(array.shape)}")
+        elif ndim < 2 and not (ndim == 1 and kind in "iu"):
             raise ValueError(
-                f"{label} must be 2-D (batch, features), got {ndim}-D shape {array.shape}; {hint}"
+                f"{label} must be (batch, features) or (batch, ...), got {ndim}-D shape {array.shape}; "
+                "use x.reshape(-1, 1) for a single feature or x.reshape(1, -1) for a single sample"
             )
         if array.shape[0] == 0:
             raise ValueError(f"{label} must hold at least one sample, got shape {fmt_shape(array.shape)}")
@@ -225,8 +219,9 @@ def _probe(model: Module, x: Columns, y: Columns, objective: _Objective) -> None
         kind = ValueError if isinstance(error, ValueError) else TypeError
         raise kind(f"x of shape {shapes} does not fit the model: {error}") from None
     for loss, output, target in zip(objective.losses, _as_list(out), y.arrays, strict=False):
-        if isinstance(loss, CrossEntropyLoss) and len(target.shape) == 1:
+        if isinstance(loss, CrossEntropyLoss) and len(target.shape) == len(output.shape) - 1:
             labels = np.asarray(target)
+            labels = labels[labels != loss.ignore_index]
             classes = np.unique(
                 class_indices(labels, output.shape[1], f"y (for a model with {output.shape[1]} outputs)")
             )

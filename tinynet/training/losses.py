@@ -8,9 +8,11 @@
 | CrossEntropyLoss  | per row: logsumexp(z) sum_k t_k - sum_k t_k z_k     | softmax(z) sum_k t_k - t  |
 | BCEWithLogitsLoss | max(z, 0) - z t + log(1 + exp(-abs(z)))             | sigmoid(z) - t            |
 
-Reduction: the mean over all elements (PyTorch's ``reduction="mean"``; rows for
-CrossEntropyLoss). With ``sample_weight`` w (one non-negative weight per row) it is the weighted
-mean over rows, L = sum_i w_i l_i / sum_i w_i with l_i the mean of row i, as scikit-learn weighs
+Every loss takes predictions of any shape (batch first) with a target of the same shape (class
+indices for CrossEntropyLoss: the prediction's shape without its class axis 1). Reduction: the mean
+over all elements (PyTorch's ``reduction="mean"``; positions for CrossEntropyLoss). With
+``sample_weight`` w (one non-negative weight per sample) it is the weighted mean over samples,
+L = sum_i w_i l_i / sum_i w_i with l_i the mean of sample i, as scikit-learn weighs
 samples; all-equal weights give exactly the unweighted value. The gradient is scaled alike.
 
 A 1-D regression target ``(batch,)`` against a prediction ``(batch, 1)`` is reshaped to
@@ -19,6 +21,7 @@ A 1-D regression target ``(batch,)`` against a prediction ``(batch, 1)`` is resh
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -111,7 +114,7 @@ def _scale(array: Array, weights: Array | None) -> Array:
         return np.asarray(1.0 / array.size, dtype=array.dtype)
     per_row = array.size // array.shape[0]
     scale: Array = (weights / per_row).astype(array.dtype)
-    return scale if array.ndim > 1 else scale.reshape(-1)
+    return scale.reshape(-1, *([1] * (array.ndim - 1)))  # one factor per sample, whatever its rank
 
 
 class MSELoss(Loss):
@@ -197,34 +200,78 @@ def class_indices(target: Any, n_classes: int, name: str) -> Array:
 class CrossEntropyLoss(Loss):
     """Softmax cross-entropy on logits, fused and stable (PyTorch's ``CrossEntropyLoss``).
 
-    pred z: (batch, k) logits; target: class indices (batch,), or rows (batch, k) of non-negative
-    class weights t: probabilities, multi-hot rows, any weights (a row need not sum to 1).
-    L = mean_rows(logsumexp(z) s - sum_k t_k z_k),  s = sum_k t_k,  logsumexp(z) = m + log(sum exp(z - m))
-    dL/dz = (softmax(z) s - t) / batch          (s = 1 for class indices: softmax(z) - onehot)
+    pred z: (batch, k) logits, or (batch, k, d1, ...) with the classes at axis 1; target: class
+    indices (batch,) / (batch, d1, ...), or weights of the same shape as z, non-negative:
+    probabilities, multi-hot rows, any weights (a row need not sum to 1). Per position:
+    l = logsumexp(z) s - sum_k t_k z_k,  s = sum_k t_k,  logsumexp(z) = m + log(sum exp(z - m))
+    dl/dz = softmax(z) s - t                   (s = 1 for class indices: softmax(z) - onehot)
 
+    ``reduction`` "mean" (the mean over positions, as PyTorch) or "sum"; a loss is one number here,
+    so PyTorch's "none" is not offered. ``ignore_index`` (default -100, as PyTorch): positions whose
+    class index equals it add nothing and are not counted (a batch of them only has loss 0).
     ``label_smoothing`` eps in [0, 1) mixes the target with the uniform distribution as PyTorch
     does: t <- (1 - eps) t + eps / k (class indices: the one-hot row).
     """
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
+    REDUCTIONS = ("mean", "sum")
+
+    def __init__(
+        self, label_smoothing: float = 0.0, ignore_index: int = -100, reduction: str = "mean"
+    ) -> None:
         super().__init__()
         self.label_smoothing = check_float(
             label_smoothing, "label_smoothing", low=0.0, high=1.0, high_inclusive=False
         )
+        self.ignore_index = int(ignore_index)
+        if reduction not in self.REDUCTIONS:
+            raise ValueError(f"reduction must be one of {list(self.REDUCTIONS)}, got {reduction!r}")
+        self.reduction = reduction
 
     @override
     def forward(self, pred: Any, target: Any, weights: Array | None = None) -> float:
         plain = type(pred) is np.ndarray and pred.dtype.kind == "f"
         z = pred if plain else _prediction(pred, "CrossEntropyLoss")
-        if z.ndim != 2 or z.shape[0] == 0:
+        if z.ndim < 2 or z.shape[0] == 0:
             raise ValueError(
-                f"CrossEntropyLoss: pred must be 2-D logits (batch, classes), got shape {fmt_shape(z.shape)}"
+                "CrossEntropyLoss: pred must be logits (batch, classes) or (batch, classes, d1, ...), "
+                f"got shape {fmt_shape(z.shape)}"
             )
-        batch, k = z.shape
         t = target if type(target) is np.ndarray else np.asarray(target)
+        if z.ndim == 2:
+            value, self._grad = self._rows(z, t, weights)
+            return value
+        # classes at axis 1: each position (sample, d1, ...) is a row of the 2-D computation
+        k, positions = z.shape[1], math.prod(z.shape[2:])
+        rows = np.moveaxis(z, 1, -1).reshape(-1, k)
+        if t.shape == z.shape:
+            t = np.moveaxis(t, 1, -1).reshape(-1, k)
+        elif t.shape == (z.shape[0], *z.shape[2:]):
+            t = t.reshape(-1)
+        else:
+            raise ValueError(
+                f"CrossEntropyLoss: target shape {fmt_shape(t.shape)} fits neither class indices "
+                f"{fmt_shape((z.shape[0], *z.shape[2:]))} nor weights {fmt_shape(z.shape)} of the prediction"
+            )
+        if weights is not None:  # a sample's weight shared by its positions
+            weights = np.repeat(weights, positions, axis=0) / positions
+        value, grad = self._rows(rows, t, weights)
+        self._grad = np.moveaxis(grad.reshape(z.shape[0], *z.shape[2:], k), -1, 1)
+        return value
+
+    def _rows(self, z: Array, t: Array, weights: Array | None) -> tuple[float, Array]:
+        """The loss and its gradient for logits z (rows, k); ignored rows carry no weight."""
+        batch, k = z.shape
+        count = batch  # the positions the mean runs over
         if t.ndim == 1:
             if t.shape[0] != batch:
                 raise ValueError(f"CrossEntropyLoss: target has {t.shape[0]} labels for a batch of {batch}")
+            ignored = t == self.ignore_index if t.dtype.kind in "iu" else None
+            if ignored is not None and ignored.any():
+                t = np.where(ignored, 0, t)
+                kept = (weights[:, 0] if weights is not None else np.ones(batch)) * ~ignored
+                count = int((~ignored).sum())
+                total = kept.sum()
+                weights = (kept / total if total > 0 else kept).reshape(-1, 1)
             labels = class_indices(t, k, "CrossEntropyLoss: target")
             if self.label_smoothing:  # the smoothed one-hot rows, through the general path below
                 t = np.zeros((batch, k), dtype=z.dtype)
@@ -276,8 +323,10 @@ class CrossEntropyLoss(Loss):
             per_row = lse[:, 0] * t.sum(axis=1) - np.einsum("ij,ij->i", t, z)
             grad -= t / batch if weights is None else t * weights
             value = float(per_row.sum()) / batch if weights is None else float(np.dot(per_row, weights[:, 0]))
-        self._grad = grad
-        return float(value)
+        if self.reduction == "sum":
+            value *= count
+            grad *= count
+        return float(value), grad
 
     def _offsets(self, batch: int, k: int) -> Array:
         """row * k for each row, kept between calls: the batch size rarely changes."""
