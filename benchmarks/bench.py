@@ -262,6 +262,53 @@ def activation_rows(budget: float) -> list[dict[str, Any]]:
     return [{"activation": n, "us": t * 1e6, "vs_tanh": t / times["Tanh"]} for n, t in times.items()]
 
 
+DENSE_ND = (64, 40, 128)  # (batch, sequence, features) -> 128: Dense on a sequence
+
+
+def dense_nd_steps() -> dict[str, Callable[[], object]]:
+    """Forward + backward of Dense(128, 128) on (64, 40, 128) float32: tinynet and the hand-written
+    NumPy it should cost (one GEMM each way on the (2560, 128) view)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(DENSE_ND).astype(np.float32)
+    g = rng.standard_normal(DENSE_ND).astype(np.float32)
+    layer = tn.Dense(128, 128, dtype=np.float32, rng=0)
+    w, b = layer.weight.data.copy(), layer.bias.data.copy()  # type: ignore[union-attr]
+
+    def ours() -> object:
+        layer.zero_grad()
+        layer.forward(x)
+        return layer.backward(g)
+
+    def numpy() -> object:
+        x2, g2 = x.reshape(-1, 128), g.reshape(-1, 128)
+        y = x2 @ w
+        y += b
+        grad_w, grad_b = x2.T @ g2, g2.sum(axis=0)
+        return (g2 @ w.T).reshape(DENSE_ND), y, grad_w, grad_b
+
+    return {"tinynet": ours, "numpy": numpy}
+
+
+def dense_nd_torch(threads: int) -> Callable[[], object] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal(DENSE_ND).astype(np.float32)).requires_grad_(True)
+    g = torch.from_numpy(rng.standard_normal(DENSE_ND).astype(np.float32))
+    linear = torch.nn.Linear(128, 128)
+
+    def step() -> object:
+        linear.zero_grad()
+        x.grad = None
+        linear(x).backward(g)
+        return x.grad
+
+    return step
+
+
 def iris_fit(epochs: int, repeats: int) -> dict[str, float] | None:
     """fit on iris against MLPClassifier: 4-16-8-3, batch 16, SGD with momentum 0.9, no penalty."""
     from tinynet.data import StandardScaler, train_test_split
@@ -499,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     activations = activation_rows(budget)
+    dense_nd = {f"{k}_us": v * 1e6 for k, v in measure(dense_nd_steps(), budget).items()}
     time.sleep(0.5)
     # PyTorch after NumPy, in a phase of its own: its OpenMP threads keep spinning after each call and
     # would steal the cores from OpenBLAS if the two alternated
@@ -508,6 +556,11 @@ def main(argv: list[str] | None = None) -> int:
         if theirs is not None:
             torch_group = {"torch_forward_us": theirs["forward"], "torch_us": theirs["train_step"]}
             row.update({key: seconds * 1e6 for key, seconds in measure(torch_group, budget).items()})
+    torch_dense = dense_nd_torch(int(threads))
+    if torch_dense is not None:
+        dense_nd["torch_us"] = measure({"torch": torch_dense}, budget)["torch"] * 1e6
+        dense_nd["vs_torch"] = dense_nd["tinynet_us"] / dense_nd["torch_us"]
+    dense_nd["vs_numpy"] = dense_nd["tinynet_us"] / dense_nd["numpy_us"]
     time.sleep(0.5)  # let PyTorch's spinning threads go idle before timing NumPy again
     memory = (
         memory_ratio(*SIZES["mnist"], np.float32 if np.float32 in dtypes else np.float64)
@@ -530,6 +583,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "adam": adam,
         "activations": activations,
+        "dense_nd": dense_nd,
         "memory": memory,
         "iris_fit": iris,
         "table_fit": table,
@@ -569,6 +623,15 @@ def render(results: dict[str, Any]) -> str:
     ]
     lines += ["", "| activation, forward + backward on (256, 256) float64 | µs | x Tanh |", "|---|---:|---:|"]
     lines += [f"| {a['activation']} | {a['us']:.1f} | {a['vs_tanh']:.2f} |" for a in results["activations"]]
+    dense = results["dense_nd"]
+    text = (
+        f"\nDense(128 -> 128) on {DENSE_ND} float32, forward + backward: "
+        f"tinynet {dense['tinynet_us']:.1f} µs, "
+        f"hand-written NumPy {dense['numpy_us']:.1f} µs ({dense['vs_numpy']:.2f}x)"
+    )
+    if "torch_us" in dense:
+        text += f", PyTorch nn.Linear {dense['torch_us']:.1f} µs ({dense['vs_torch']:.2f}x)"
+    lines.append(text)
     lines.append("")
     memory = results["memory"]
     if memory is not None:

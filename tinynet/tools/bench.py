@@ -103,13 +103,15 @@ def _as_list(value: Any) -> list[Any]:
 
 def _default_loss(out: Any) -> Loss:
     first = _as_list(out)[0]
-    return CrossEntropyLoss() if np.shape(first)[1] > 1 else MSELoss()
+    shape = np.shape(first)
+    return CrossEntropyLoss() if len(shape) == 2 and shape[1] > 1 else MSELoss()  # N-D outputs: MSE
 
 
 def _default_target(out: Any, loss: Loss, rng: np.random.Generator) -> Any:
     first = _as_list(out)[0]
     if isinstance(loss, CrossEntropyLoss):
-        return rng.integers(0, np.shape(first)[1], np.shape(first)[0])
+        shape = np.shape(first)  # class indices: the output's shape without its class axis 1
+        return rng.integers(0, shape[1], (shape[0], *shape[2:]))
     return rng.standard_normal(np.shape(first)).astype(first.dtype)
 
 
