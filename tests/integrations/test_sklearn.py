@@ -181,3 +181,19 @@ def test_zero_epochs_is_refused_and_float32_estimators_answer_in_float32() -> No
         assert output.dtype == np.float32
     regressor = TinyNetRegressor(epochs=2, dtype="float32", random_state=0).fit(x32, np.arange(len(x)) / 10)
     assert regressor.predict(x32).dtype == np.float32
+
+
+def test_a_user_built_network_takes_samples_of_any_shape() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((90, 3, 4))
+    y = np.where(x[:, 0, :].sum(axis=1) > 0, "up", "down")
+
+    def builder(n_features: int, n_outputs: int, rng: np.random.Generator) -> tn.Module:
+        return tn.Sequential(
+            tn.Dense(4, 8, rng=rng), tn.Tanh(), tn.Flatten(), tn.Dense(3 * 8, n_outputs, rng=rng)
+        )
+
+    estimator = TinyNetClassifier(module=builder, epochs=40, random_state=0).fit(x, y)
+    assert estimator.score(x, y) > 0.9 and estimator.predict(x).shape == (90,)
+    with pytest.raises(ValueError, match="Found array with dim 3"):
+        TinyNetClassifier(epochs=1).fit(x, y)  # the MLP takes (n, features) tables

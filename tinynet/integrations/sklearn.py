@@ -12,7 +12,8 @@ Every hyperparameter is an explicit constructor argument:
                       random_state=None, warm_start=False, verbose=0, dtype="float64")
 
 ``module`` builds the network: an ``MLP`` (whose settings a grid reaches as ``module__hidden``) or
-any callable ``(n_features, n_outputs, rng) -> Module``. ``epochs`` is scikit-learn's
+any callable ``(n_features, n_outputs, rng) -> Module``; such a network may take samples of any
+shape, ``X`` of shape ``(n, ...)`` (``n_features`` is then ``X.shape[1]``). ``epochs`` is scikit-learn's
 ``max_iter``; ``patience`` its ``n_iter_no_change`` (an int >= 1, or ``math.inf``).
 
 Stopping, as scikit-learn: training stops once ``patience`` epochs in a row have not improved by
@@ -348,6 +349,7 @@ class _TinyNetEstimator(BaseEstimator):  # type: ignore[misc]
             y,
             reset=fresh,
             accept_sparse="csr",
+            allow_nd=not isinstance(self.module, MLP),  # a user-built network may take (n, ...) samples
             dtype=[np.float64, np.float32],
             y_numeric=not isinstance(self, ClassifierMixin),
             multi_output=True,
@@ -380,7 +382,14 @@ class _TinyNetEstimator(BaseEstimator):  # type: ignore[misc]
 
     def _outputs(self, X: Any) -> Array:
         check_is_fitted(self, "model_")
-        x = validate_data(self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32])
+        x = validate_data(
+            self,
+            X,
+            reset=False,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            allow_nd=not isinstance(self.module, MLP),
+        )
         x = x.astype(self.model_.dtype or np.float64, copy=False)
         out: Array = predict(self.model_, _rows(x), _batch(x))
         return out
