@@ -214,3 +214,29 @@ def test_a_per_position_classifier_trains_on_n_c_l_scores() -> None:
     )  # fmt: skip
     predicted = tn.predict(model, x).argmax(axis=1)
     assert history.loss[-1] < history.loss[0] and np.mean(predicted[:, :-1] == labels[:, :-1]) > 0.95
+
+
+def test_embedding_on_indices_of_rank_3_as_torch() -> None:
+    ours = tn.Embedding(7, 3, rng=0)
+    theirs = torch.nn.Embedding(7, 3, dtype=torch.float64)
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(ours.weight.data))
+    idx = np.random.default_rng(0).integers(0, 7, (2, 4, 3))
+    y = ours(idx)
+    expected = theirs(torch.from_numpy(idx))
+    np.testing.assert_array_equal(y, expected.detach().numpy())
+    g = np.random.default_rng(1).standard_normal(y.shape)
+    ours.zero_grad()
+    ours.backward(g)
+    expected.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_fit_streams_a_memory_mapped_rank_3_array(tmp_path: Any) -> None:
+    x = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float64, shape=(200, 5, 3))
+    x[:] = np.random.default_rng(0).standard_normal(x.shape)
+    y = (np.asarray(x[:, :, 0]).sum(axis=1) > 0).astype(np.int64)
+    model = tn.Sequential(tn.Dense(3, 4, rng=0), tn.Flatten(), tn.Dense(20, 2, rng=1))
+    history = tn.fit(model, x, y, loss=tn.CrossEntropyLoss(), optimizer=tn.Adam(model.parameters(), lr=0.02),
+                     epochs=15, batch_size=20, rng=0, verbose=0)  # fmt: skip
+    assert history.loss[-1] < history.loss[0] and isinstance(x, np.memmap)
