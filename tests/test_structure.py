@@ -43,8 +43,8 @@ INSIDE: dict[str, list[list[str]]] = {
     ],
     "layers": [
         ["special"],
-        ["activation", "core", "normalization", "embedding", "merge", "containers"],
-        ["graph"],
+        ["activation", "core", "normalization", "embedding", "merge", "containers", "conv"],
+        ["graph", "pooling"],
     ],
     "training": [
         ["metrics", "losses", "optim", "schedules", "clip", "regularizers", "callbacks"],

@@ -21,11 +21,20 @@ from tinynet.core.registry import register_module
 from tinynet.io.model_file import ModelFileError, load, load_metadata, save
 from tinynet.layers.activation import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from tinynet.layers.containers import Concat, Residual, Sequential
-from tinynet.layers.core import Dense, Dropout, Flatten, Permute, Reshape
+from tinynet.layers.conv import Conv1d, Conv2d
+from tinynet.layers.core import Dense, Dropout, Dropout2d, Flatten, Permute, Reshape
 from tinynet.layers.embedding import Embedding
 from tinynet.layers.graph import Graph
 from tinynet.layers.merge import Add, Concatenate, Multiply
-from tinynet.layers.normalization import BatchNorm1d, LayerNorm
+from tinynet.layers.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from tinynet.layers.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from tinynet.models.mlp import MLP
 from tinynet.training.callbacks import Callback, EarlyStopping, History, Progress
 from tinynet.training.clip import ClipGlobalNorm, ClipNorm, Clipper, ClipValue
@@ -105,9 +114,14 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
     "Add",
+    "AvgPool1d",
+    "AvgPool2d",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
+    "BatchNorm2d",
     "Callback",
     "ClipGlobalNorm",
     "ClipNorm",
@@ -117,10 +131,13 @@ __all__ = [
     "Concatenate",
     "Constant",
     "Container",
+    "Conv1d",
+    "Conv2d",
     "CosineDecay",
     "CrossEntropyLoss",
     "Dense",
     "Dropout",
+    "Dropout2d",
     "EarlyStopping",
     "Embedding",
     "ExponentialDecay",
@@ -139,6 +156,8 @@ __all__ = [
     "Loss",
     "MAELoss",
     "MSELoss",
+    "MaxPool1d",
+    "MaxPool2d",
     "ModelFileError",
     "Module",
     "Multiply",

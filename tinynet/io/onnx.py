@@ -39,11 +39,20 @@ from tinynet.core.inspect import example_input
 from tinynet.core.module import Module
 from tinynet.layers.activation import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from tinynet.layers.containers import Concat, Residual, Sequential
-from tinynet.layers.core import Dense, Dropout, Flatten, Permute, Reshape
+from tinynet.layers.conv import Conv1d, Conv2d, conv_pads
+from tinynet.layers.core import Dense, Dropout, Dropout2d, Flatten, Permute, Reshape
 from tinynet.layers.embedding import Embedding
 from tinynet.layers.graph import Graph
 from tinynet.layers.merge import Add, Concatenate, Merge, Multiply
-from tinynet.layers.normalization import BatchNorm1d, LayerNorm
+from tinynet.layers.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from tinynet.layers.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 
 INSTALL_HINT = "pip install 'tinynet[onnx]'"
 OPSETS = range(13, 22)
@@ -118,6 +127,31 @@ def _dense(m: Dense, b: OnnxBuilder, x: list[str]) -> list[str]:
     if m.bias is not None:
         y = b.node("Add", [y, b.constant(m.bias.data, "bias")], "dense")
     return [y]
+
+
+def _conv(m: Conv1d | Conv2d, b: OnnxBuilder, x: list[str]) -> list[str]:
+    pads = conv_pads(m)
+    inputs = [x[0], b.constant(m.weight.data, "weight")]
+    if m.bias is not None:
+        inputs.append(b.constant(m.bias.data, "bias"))
+    return [
+        b.node(
+            "Conv",
+            inputs,
+            "conv",
+            kernel_shape=list(m.kernel_size),
+            strides=list(m.stride),
+            dilations=list(m.dilation),
+            group=m.groups,
+            pads=[p for p, _ in pads] + [p for _, p in pads],
+        )
+    ]
+
+
+def _pool(op: str, m: Any, b: OnnxBuilder, x: list[str], **extra: Any) -> list[str]:
+    pads = list(m.padding) * 2
+    shape: dict[str, Any] = {"kernel_shape": list(m.kernel_size), "strides": list(m.stride), "pads": pads}
+    return [b.node(op, x, op.lower(), **shape, **extra)]
 
 
 def _flatten(m: Flatten, b: OnnxBuilder, x: list[str]) -> list[str]:
@@ -254,6 +288,16 @@ CONVERTERS: dict[type, Converter] = {
     ELU: lambda m, b, x: [b.node("Elu", x, alpha=m.alpha)],
     Softplus: _softplus,
     BatchNorm1d: _batchnorm,
+    BatchNorm2d: _batchnorm,
+    Conv1d: _conv,
+    Conv2d: _conv,
+    MaxPool1d: lambda m, b, x: _pool("MaxPool", m, b, x),
+    MaxPool2d: lambda m, b, x: _pool("MaxPool", m, b, x),
+    AvgPool1d: lambda m, b, x: _pool("AveragePool", m, b, x, count_include_pad=int(m.count_include_pad)),
+    AvgPool2d: lambda m, b, x: _pool("AveragePool", m, b, x, count_include_pad=int(m.count_include_pad)),
+    AdaptiveAvgPool1d: lambda m, b, x: [b.node("GlobalAveragePool", x, "global_average")],
+    AdaptiveAvgPool2d: lambda m, b, x: [b.node("GlobalAveragePool", x, "global_average")],
+    Dropout2d: lambda m, b, x: [b.node("Identity", x, "dropout")],
     LayerNorm: _layernorm,
     Embedding: _embedding,
     Sequential: _sequential,

@@ -316,12 +316,16 @@ class Dropout(Module):
         if self.fixed_mask is not None:
             keep = np.asarray(self.fixed_mask, dtype=bool)
         else:
-            keep = self.rng.random(x.shape) >= self.p
+            keep = self.rng.random(self.mask_shape(x.shape)) >= self.p
         mask = keep.astype(x.dtype)
         mask *= 1.0 / (1.0 - self.p)
         self._mask = mask
         y: Array = x * mask
         return y
+
+    def mask_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of the random keep-mask for an input of ``shape``: one draw per element."""
+        return shape
 
     def freeze(self) -> None:
         """Fix the keep-mask to the one the last forward pass drew (``gradcheck`` does this)."""
@@ -335,3 +339,18 @@ class Dropout(Module):
             return grad
         grad_in: Array = grad * self._mask
         return grad_in
+
+
+@register_module
+class Dropout2d(Dropout):
+    """Channel dropout, as ``torch.nn.Dropout2d``: in training each channel of each sample of
+    (N, C, H, W) (or (N, C, L)) is zeroed whole with probability p, the rest scaled by 1 / (1 - p).
+    Neighbouring pixels are correlated, so dropping single ones regularizes little."""
+
+    @override
+    def mask_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) < 3:
+            raise ValueError(
+                f"{self!r} expected input (N, C, ...) with spatial axes, got shape {fmt_shape(shape)}"
+            )
+        return (shape[0], shape[1], *(1,) * (len(shape) - 2))

@@ -137,14 +137,16 @@ class BatchNorm1d(_Norm):
     def input_width(self) -> int:
         return self.num_features
 
+    ranks: ClassVar[tuple[int, ...]] = (2, 3)  # (N, C) or (N, C, L)
+
     def _axes(self, x: Array) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """The axes the statistics run over, and the shape gamma broadcasts as."""
-        if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
-            raise ValueError(
-                f"{self!r} expected input (batch, {self.num_features}) or (batch, {self.num_features}, L), "
-                f"got shape {fmt_shape(x.shape)}"
-            )
-        return ((0,), (self.num_features,)) if x.ndim == 2 else ((0, 2), (self.num_features, 1))
+        """The axes the statistics run over (all but the channels), and the shape gamma broadcasts as."""
+        if x.ndim not in self.ranks or x.shape[1] != self.num_features:
+            c = self.num_features
+            layouts = {2: f"(batch, {c})", 3: f"(batch, {c}, L)", 4: f"(batch, {c}, H, W)"}
+            shapes = " or ".join(layouts[r] for r in self.ranks)
+            raise ValueError(f"{self!r} expected input {shapes}, got shape {fmt_shape(x.shape)}")
+        return (0, *range(2, x.ndim)), (self.num_features, *(1,) * (x.ndim - 2))
 
     @override
     def forward(self, x: Array) -> Array:
@@ -170,12 +172,20 @@ class BatchNorm1d(_Norm):
     @override
     def backward(self, grad_out: Array) -> Array:
         x_hat = self._cached(self._x_hat)
-        axes = (0,) if x_hat.ndim == 2 else (0, 2)
+        axes = (0, *range(2, x_hat.ndim))
         grad_hat, x_hat, inv_std = self._affine_backward(grad_out, axes)
         if not self.training:  # the statistics are constants in eval mode
             grad_in: Array = grad_hat * inv_std
             return grad_in
         return _normalized_grad(grad_hat, x_hat, inv_std, axes)
+
+
+@register_module
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalization per channel of images, as ``torch.nn.BatchNorm2d``: x (N, C, H, W), the
+    statistics of each channel over N, H and W (see ``BatchNorm1d``)."""
+
+    ranks: ClassVar[tuple[int, ...]] = (4,)
 
 
 @register_module

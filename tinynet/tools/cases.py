@@ -29,11 +29,20 @@ from tinynet.layers.activation import (
     softmax,
 )
 from tinynet.layers.containers import Concat, Residual, Sequential
-from tinynet.layers.core import Dense, Dropout, Flatten, Permute, Reshape
+from tinynet.layers.conv import Conv1d, Conv2d
+from tinynet.layers.core import Dense, Dropout, Dropout2d, Flatten, Permute, Reshape
 from tinynet.layers.embedding import Embedding
 from tinynet.layers.graph import Graph
 from tinynet.layers.merge import Add, Concatenate, Multiply
-from tinynet.layers.normalization import BatchNorm1d, LayerNorm
+from tinynet.layers.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from tinynet.layers.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from tinynet.training.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, Loss, MAELoss, MSELoss
 
 InputSpec = tuple[int, ...] | Callable[[np.random.Generator, Any], Any]
@@ -95,6 +104,28 @@ def batchnorm_eval() -> BatchNorm1d:
     layer.running_mean[:] = [0.5, -1.0, 2.0]
     layer.running_var[:] = [0.3, 2.0, 1.5]
     layer.weight.data[:] = [1.5, -0.5, 2.0]  # type: ignore[union-attr]
+    return layer.eval()
+
+
+def distinct(shape: tuple[int, ...]) -> InputSpec:
+    """Values far apart (no ties, every gap >> the check's step): max pooling is smooth there."""
+
+    def make(rng: np.random.Generator, dtype: Any) -> Any:
+        return (rng.permutation(int(np.prod(shape))).reshape(shape) * 0.1).astype(dtype)
+
+    return make
+
+
+def dropout2d_with_fixed_mask() -> Dropout2d:
+    layer = Dropout2d(0.5)
+    layer.fixed_mask = np.random.default_rng(1).random((2, 3, 1, 1)) >= 0.5
+    return layer
+
+
+def batchnorm2d_eval() -> BatchNorm2d:
+    layer = BatchNorm2d(3)
+    layer.running_mean[:] = [0.5, -1.0, 2.0]
+    layer.running_var[:] = [0.3, 2.0, 1.5]
     return layer.eval()
 
 
@@ -166,6 +197,38 @@ MODULE_CASES: list[ModuleCase] = [
         [lambda rng, dtype: [sample((4, 3), rng, dtype), rng.integers(0, 5, (4, 2))]],
     ),
     ("Graph-fan-out", fan_out_graph, [(3, 4)]),
+    ("Conv1d", lambda: Conv1d(2, 3, 3, rng=30), [(2, 2, 7)]),
+    (
+        "Conv1d-stride-pad-dilation",
+        lambda: Conv1d(2, 4, 3, stride=2, padding=2, dilation=2, rng=31),
+        [(2, 2, 9)],
+    ),
+    ("Conv1d-same-groups", lambda: Conv1d(4, 4, 4, padding="same", groups=2, rng=32), [(2, 4, 6)]),
+    ("Conv2d", lambda: Conv2d(2, 3, 3, rng=33), [(2, 2, 5, 4)]),
+    ("Conv2d-stride-pad", lambda: Conv2d(2, 2, (3, 2), stride=(2, 1), padding=1, rng=34), [(2, 2, 6, 5)]),
+    (
+        "Conv2d-depthwise-nobias",
+        lambda: Conv2d(3, 3, 3, groups=3, bias=False, padding="same", rng=35),
+        [(2, 3, 4, 4)],
+    ),
+    ("MaxPool1d", lambda: MaxPool1d(3, 2, 1), [distinct((2, 3, 8))]),
+    ("MaxPool2d", lambda: MaxPool2d(2), [distinct((2, 2, 4, 6))]),
+    ("MaxPool2d-overlap", lambda: MaxPool2d(3, 1, 1), [distinct((1, 2, 4, 4))]),
+    ("AvgPool1d", lambda: AvgPool1d(3, 2, 1), [(2, 3, 7)]),
+    ("AvgPool2d", lambda: AvgPool2d(2), [(2, 2, 4, 6)]),
+    ("AvgPool2d-pad-exclude", lambda: AvgPool2d(3, 2, 1, count_include_pad=False), [(2, 2, 5, 5)]),
+    ("AdaptiveAvgPool1d", AdaptiveAvgPool1d, [(2, 3, 5)]),
+    ("AdaptiveAvgPool2d", AdaptiveAvgPool2d, [(2, 3, 4, 3)]),
+    ("BatchNorm2d-train", lambda: BatchNorm2d(3), [(2, 3, 4, 3)]),
+    ("BatchNorm2d-eval", batchnorm2d_eval, [(2, 3, 3, 2)]),
+    ("Dropout2d-fixed-mask", dropout2d_with_fixed_mask, [(2, 3, 4, 4)]),
+    (
+        "Sequential-cnn",
+        lambda: Sequential(
+            Conv2d(1, 2, 3, padding=1, rng=36), ReLU(), MaxPool2d(2), Flatten(), Dense(8, 3, rng=37)
+        ),
+        [(2, 1, 4, 4)],
+    ),
 ]
 
 
