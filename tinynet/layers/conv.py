@@ -179,63 +179,61 @@ class _ConvNd(Module):
         ]
         index = (slice(None), slice(None), *steps)
         windows = windows[index]  # (N, C, *out, *kernel), a view
-        n, out = x.shape[0], windows.shape[2 : 2 + d]
-        positions, per_group = math.prod(out), self.in_channels // g
-        # im2col: (g, N * P, C/g * K), one copy; the GEMM runs per group
-        order = (0, *range(2, 2 + d), 1, *range(2 + d, 2 + 2 * d))
-        cols = windows.transpose(order).reshape(n * positions, g, per_group * math.prod(self.kernel_size))
-        cols = np.ascontiguousarray(cols.transpose(1, 0, 2))
+        n, out = x.shape[0], tuple(windows.shape[2 : 2 + d])
+        positions = n * math.prod(out)
+        # im2col as (C, *kernel, N, *out): the copy reads whole rows, and the rows of each group are
+        # the columns of one GEMM, (C/g * K, N * P)
+        order = (1, *range(2 + d, 2 + 2 * d), 0, *range(2, 2 + d))
+        cols = np.ascontiguousarray(windows.transpose(order)).reshape(g, -1, positions)
         w = self.weight.data.reshape(g, self.out_channels // g, -1)
-        y = np.matmul(cols, w.transpose(0, 2, 1))  # (g, N * P, out/g)
-        y = y.transpose(1, 0, 2).reshape(n, *out, self.out_channels)
+        y = np.matmul(w, cols).reshape(self.out_channels, positions)  # (out, N * P)
         if self.bias is not None:
-            y += self.bias.data
-        self._cols, self._padded_shape, self._out = cols, padded.shape, tuple(out)
-        result: Array = np.moveaxis(y, -1, 1)
+            y += self.bias.data[:, None]
+        self._cols, self._padded_shape, self._out = cols, padded.shape, out
+        result: Array = np.ascontiguousarray(np.moveaxis(y.reshape(self.out_channels, n, *out), 0, 1))
         return result
 
     def _grad_rows(self, grad_out: Any) -> Array:
+        """dL/dy as (g, out/g, N * P), the layout of the forward GEMM's output."""
         cols, out = self._cached(self._cols), self._cached(self._out)
-        n = cols.shape[1] // max(1, math.prod(out))
+        n = cols.shape[2] // max(1, math.prod(out))
         grad = check_grad_out(grad_out, (n, self.out_channels, *out), self)
-        g = self.groups
-        rows = np.moveaxis(grad, 1, -1).reshape(n * math.prod(out), g, self.out_channels // g)
-        return np.ascontiguousarray(rows.transpose(1, 0, 2))  # (g, N * P, out/g)
+        rows = np.ascontiguousarray(np.moveaxis(grad, 1, 0))
+        return rows.reshape(self.groups, self.out_channels // self.groups, -1)
 
     @override
     def backward_parameters(self, grad_out: Array) -> Any:
         rows = self._grad_rows(grad_out)
         cols = self._cached(self._cols)
-        self.weight.grad += np.matmul(rows.transpose(0, 2, 1), cols).reshape(self.weight.shape)
+        self.weight.grad += np.matmul(rows, cols.transpose(0, 2, 1)).reshape(self.weight.shape)
         if self.bias is not None:
-            self.bias.grad += rows.sum(axis=1).reshape(-1)
+            self.bias.grad += rows.sum(axis=2).reshape(-1)
         return rows
 
     @override
     def backward(self, grad_out: Array) -> Array:
         rows = self.backward_parameters(grad_out)
-        d, g = self.dims, self.groups
         padded_shape, out = self._cached(self._padded_shape), self._cached(self._out)
-        n, per_group, kernel = padded_shape[0], self.in_channels // g, self.kernel_size
-        w = self.weight.data.reshape(g, self.out_channels // g, -1)
-        grad_cols = np.matmul(rows, w)  # (g, N * P, C/g * K)
-        # back to (N, C, *K, *out): then each kernel position is one strided slice addition
-        grad_cols = grad_cols.reshape(g, n, *out, per_group, *kernel)
-        order = (1, 0, 2 + d, *range(3 + d, 3 + 2 * d), *range(2, 2 + d))
-        grad_cols = grad_cols.transpose(order).reshape(n, self.in_channels, *kernel, *out)
-        grad_padded = np.zeros(padded_shape, dtype=grad_cols.dtype)
+        n, kernel = padded_shape[0], self.kernel_size
+        w = self.weight.data.reshape(self.groups, self.out_channels // self.groups, -1)
+        # dL/dcols in the forward's (C, *kernel, N, *out) layout: each kernel position's slice
+        # (C, N, *out) is added into one strided slice of the padded input, kept channels-first
+        # (C, N, ...) so that the additions read and write whole rows; one transpose at the end
+        grad_cols = np.matmul(w.transpose(0, 2, 1), rows).reshape(self.in_channels, *kernel, n, *out)
+        channels_first = (padded_shape[1], padded_shape[0], *padded_shape[2:])
+        grad_padded = np.zeros(channels_first, dtype=grad_cols.dtype)
         for offset in np.ndindex(*kernel):
             spatial = [
                 slice(k * dil, k * dil + s * (o - 1) + 1, s)
                 for k, dil, s, o in zip(offset, self.dilation, self.stride, out, strict=True)
             ]
             target = (slice(None), slice(None), *spatial)
-            source = (slice(None), slice(None), *offset)
+            source = (slice(None), *offset)
             grad_padded[target] += grad_cols[source]
         pads = conv_pads(self)
         kept = [slice(b, size - a) for (b, a), size in zip(pads, padded_shape[2:], strict=True)]
         crop = (slice(None), slice(None), *kept)
-        result: Array = grad_padded[crop]
+        result: Array = np.ascontiguousarray(grad_padded[crop].swapaxes(0, 1))
         return result
 
     @override

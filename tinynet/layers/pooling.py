@@ -1,8 +1,9 @@
 """Pooling, as ``torch.nn``: ``MaxPool1d/2d``, ``AvgPool1d/2d`` and ``AdaptiveAvgPool1d/2d``.
 
-Windows are a strided view of the padded input (``sliding_window_view``); the backward pass adds
-the gradient back with one strided slice addition per window position (K of them: no loop over
-positions or batch elements, no ``np.add.at``).
+Both passes go over the K positions of the window, each one strided view of the padded input of
+the output's shape (no loop over output positions or batch elements, no copy of every window, no
+``np.add.at``): the forward pass combines them (a running maximum, or a sum), the backward pass
+adds each position's share of the gradient into its strided slice.
 
     max:  y = max over the window (padding is -inf; among equal maxima the first in the window's
           row-major order takes the gradient, as PyTorch);  dL/dx at the argmax += g
@@ -17,7 +18,6 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from typing_extensions import override
 
 from tinynet.core.checks import Array, as_float_input, check_grad_out, fmt_shape
@@ -29,7 +29,7 @@ from tinynet.layers.conv import tuple_of
 class _PoolNd(Module):
     """What max and average pooling share: the windows of the padded input, and the scatter back."""
 
-    caches: ClassVar[tuple[str, ...]] = ("_saved", "_padded_shape", "_out")
+    caches: ClassVar[tuple[str, ...]] = ("_saved", "_padded_shape", "_out", "_views_cache")
     dims: ClassVar[int] = 0
 
     def __init__(
@@ -48,39 +48,43 @@ class _PoolNd(Module):
         self._saved: Array | None = None
         self._padded_shape: tuple[int, ...] | None = None
         self._out: tuple[int, ...] | None = None
+        self._views_cache: list[Array] | None = None
 
-    def _windows(self, x: Any, fill: float) -> tuple[Array, Array]:
-        """The input (checked) and its windows (N, C, *out, K); caches the shapes backward needs."""
+    def _slices(self, x: Any, fill: float) -> tuple[Array, list[Array]]:
+        """The input (checked) and, for each window position, the strided view of the padded input
+        it reads (N, C, *out); caches the shapes backward needs."""
         array = as_float_input(x)
         if array.ndim != self.dims + 2:
             shape = "(N, C, L)" if self.dims == 1 else "(N, C, H, W)"
             raise ValueError(f"{self!r} expected input {shape}, got shape {fmt_shape(array.shape)}")
-        windows, padded_shape = self._view(array, fill)
-        self._padded_shape, self._out = padded_shape, tuple(windows.shape[2 : 2 + self.dims])
-        return array, windows
+        views, padded_shape, out = self._views(array, fill)
+        self._padded_shape, self._out = padded_shape, out
+        return array, views
 
-    def _view(self, array: Array, fill: float) -> tuple[Array, tuple[int, ...]]:
-        """The windows (N, C, *out, K) of ``array`` padded with ``fill`` (a copy), and the padded shape."""
+    def _views(self, array: Array, fill: float) -> tuple[list[Array], tuple[int, ...], tuple[int, ...]]:
         pads = [(p, p) for p in self.padding]
         padded = np.pad(array, [(0, 0), (0, 0), *pads], constant_values=fill) if any(self.padding) else array
-        if any(padded.shape[2 + i] < k for i, k in enumerate(self.kernel_size)):
+        sizes = padded.shape[2:]
+        if any(size < k for size, k in zip(sizes, self.kernel_size, strict=True)):
             raise ValueError(f"{self!r}: the input {fmt_shape(array.shape)} is smaller than the kernel")
-        view = sliding_window_view(padded, self.kernel_size, axis=tuple(range(2, 2 + self.dims)))
-        steps = [slice(None, None, s) for s in self.stride]
-        index = (slice(None), slice(None), *steps)
-        view = view[index]
-        return view.reshape(*view.shape[: 2 + self.dims], -1), padded.shape
+        out = tuple(
+            (size - k) // s + 1 for size, k, s in zip(sizes, self.kernel_size, self.stride, strict=True)
+        )
+        views = [padded[self._target(offset, out)] for offset in np.ndindex(*self.kernel_size)]
+        return views, padded.shape, out
 
-    def _scatter(self, per_offset: Any) -> Array:
-        """dL/dx from ``per_offset(j)``, the gradient reaching each window's position j."""
+    def _target(self, offset: tuple[int, ...], out: tuple[int, ...]) -> tuple[slice, ...]:
+        """The strided slice of the padded input that window position ``offset`` reads."""
+        spatial = [slice(k, k + s * (o - 1) + 1, s) for k, s, o in zip(offset, self.stride, out, strict=True)]
+        return (slice(None), slice(None), *spatial)
+
+    def _scatter(self, per_offset: Any, dtype: Any) -> Array:
+        """dL/dx from ``per_offset(j)``, the gradient reaching each window's position j (called
+        once per position, in order)."""
         padded_shape, out = self._cached(self._padded_shape), self._cached(self._out)
-        grad = np.zeros(padded_shape, dtype=np.result_type(per_offset(0).dtype, np.float32))
+        grad = np.zeros(padded_shape, dtype=dtype)
         for j, offset in enumerate(np.ndindex(*self.kernel_size)):
-            spatial = [
-                slice(k, k + s * (o - 1) + 1, s) for k, s, o in zip(offset, self.stride, out, strict=True)
-            ]
-            target = (slice(None), slice(None), *spatial)
-            grad[target] += per_offset(j)
+            grad[self._target(offset, out)] += per_offset(j)
         kept = [slice(p, size - p) for p, size in zip(self.padding, padded_shape[2:], strict=True)]
         crop = (slice(None), slice(None), *kept)
         result: Array = grad[crop]
@@ -103,16 +107,26 @@ class _PoolNd(Module):
 class _MaxPoolNd(_PoolNd):
     @override
     def forward(self, x: Array) -> Array:
-        _, windows = self._windows(x, -np.inf)
-        arg = windows.argmax(axis=-1)  # the first of equal maxima, as PyTorch
-        self._saved = arg
-        y: Array = np.take_along_axis(windows, arg[..., None], axis=-1)[..., 0]
+        _, views = self._slices(x, -np.inf)
+        y: Array = views[0].copy()
+        for view in views[1:]:
+            np.maximum(y, view, out=y)
+        self._saved, self._views_cache = y, views  # the views read the padded input: no copy
         return y
 
     @override
     def backward(self, grad_out: Array) -> Array:
-        g, arg = self._grad(grad_out), self._cached(self._saved)
-        return self._scatter(lambda j: np.where(arg == j, g, 0.0))
+        g, y = self._grad(grad_out), self._cached(self._saved)
+        views = self._cached(self._views_cache)
+        taken = np.zeros(y.shape, dtype=bool)  # equal maxima: the first position in the window wins
+
+        def share(j: int) -> Array:
+            first = (views[j] == y) & ~taken
+            taken[...] |= first
+            chosen: Array = np.where(first, g, 0.0)
+            return chosen
+
+        return self._scatter(share, g.dtype)
 
 
 class _AvgPoolNd(_PoolNd):
@@ -128,13 +142,15 @@ class _AvgPoolNd(_PoolNd):
 
     @override
     def forward(self, x: Array) -> Array:
-        array, windows = self._windows(x, 0.0)
-        total = windows.sum(axis=-1)
+        array, views = self._slices(x, 0.0)
+        total = views[0].copy()
+        for view in views[1:]:
+            total += view
         if self.count_include_pad or not any(self.padding):
             count: Any = math.prod(self.kernel_size)
         else:  # the real elements in each window: the windows of a padded field of ones
-            ones = np.ones((1, 1, *array.shape[2:]), dtype=array.dtype)
-            count = self._view(ones, 0.0)[0].sum(axis=-1)
+            ones, _, _ = self._views(np.ones((1, 1, *array.shape[2:]), dtype=array.dtype), 0.0)
+            count = sum(ones[1:], ones[0].copy())
         self._saved = np.asarray(1.0 / count, dtype=array.dtype)
         y: Array = total * self._saved
         return y
@@ -142,7 +158,7 @@ class _AvgPoolNd(_PoolNd):
     @override
     def backward(self, grad_out: Array) -> Array:
         share = self._grad(grad_out) * self._cached(self._saved)
-        return self._scatter(lambda j: share)
+        return self._scatter(lambda j: share, share.dtype)
 
 
 @register_module
