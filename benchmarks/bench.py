@@ -25,6 +25,7 @@ import argparse
 import gc
 import itertools
 import json
+import math
 import os
 import resource
 import sys
@@ -309,6 +310,127 @@ def dense_nd_torch(threads: int) -> Callable[[], object] | None:
     return step
 
 
+CONV_CASES = {  # name: (tinynet layer, torch layer, input shape); float32, forward + backward
+    "Conv2d(1->32, 5x5, same) on (64, 1, 28, 28)": (
+        lambda: tn.Conv2d(1, 32, 5, padding="same", dtype=np.float32, rng=0),
+        lambda torch: torch.nn.Conv2d(1, 32, 5, padding="same"),
+        (64, 1, 28, 28),
+    ),
+    "Conv2d(32->64, 5x5, same) on (64, 32, 14, 14)": (
+        lambda: tn.Conv2d(32, 64, 5, padding="same", dtype=np.float32, rng=0),
+        lambda torch: torch.nn.Conv2d(32, 64, 5, padding="same"),
+        (64, 32, 14, 14),
+    ),
+    "MaxPool2d(2) on (64, 32, 28, 28)": (
+        lambda: tn.MaxPool2d(2),
+        lambda torch: torch.nn.MaxPool2d(2),
+        (64, 32, 28, 28),
+    ),
+}
+
+
+def lenet(framework: Any = None) -> Any:
+    """LeNet-5's shape on 28x28 images: two convolutions with pooling, three dense layers."""
+    if framework is None:
+        rng = np.random.default_rng(0)
+        f32 = np.float32
+        return tn.Sequential(
+            tn.Conv2d(1, 6, 5, padding=2, dtype=f32, rng=rng), tn.ReLU(), tn.MaxPool2d(2),
+            tn.Conv2d(6, 16, 5, dtype=f32, rng=rng), tn.ReLU(), tn.MaxPool2d(2), tn.Flatten(),
+            tn.Dense(400, 120, dtype=f32, rng=rng), tn.ReLU(),
+            tn.Dense(120, 84, dtype=f32, rng=rng), tn.ReLU(), tn.Dense(84, 10, dtype=f32, rng=rng),
+        )  # fmt: skip
+    nn = framework.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    )  # fmt: skip
+
+
+def conv_steps() -> dict[str, Callable[[], object]]:
+    """tinynet's forward + backward of each conv case, and a LeNet train step on (64, 1, 28, 28)."""
+    rng = np.random.default_rng(0)
+    steps: dict[str, Callable[[], object]] = {}
+    for name, (ours, _, shape) in CONV_CASES.items():
+        layer, x = ours(), rng.standard_normal(shape).astype(np.float32)
+        g = rng.standard_normal(layer(x).shape).astype(np.float32)
+
+        def both(layer: tn.Module = layer, x: Array = x, g: Array = g) -> object:
+            layer.zero_grad()
+            layer.forward(x)
+            return layer.backward(g)
+
+        steps[name] = both
+    steps["LeNet train step, batch 64"] = tinynet_steps_for(lenet(), (64, 1, 28, 28))
+    return steps
+
+
+def tinynet_steps_for(model: tn.Module, shape: tuple[int, ...]) -> Callable[[], object]:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape).astype(np.float32)
+    y = rng.integers(0, 10, shape[0])
+    return tn.bench.steps(
+        model, x, y, loss=tn.CrossEntropyLoss(), optimizer=tn.SGD(model.parameters(), lr=0.01)
+    )["train_step"]
+
+
+def conv_torch_steps(threads: int) -> dict[str, Callable[[], object]] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    steps: dict[str, Callable[[], object]] = {}
+    for name, (ours, theirs, shape) in CONV_CASES.items():
+        layer = theirs(torch)
+        x = torch.from_numpy(rng.standard_normal(shape).astype(np.float32)).requires_grad_(True)
+        out_shape = tuple(ours()(x.detach().numpy()).shape)
+        g = torch.from_numpy(rng.standard_normal(out_shape).astype(np.float32))
+
+        def both(layer: Any = layer, x: Any = x, g: Any = g) -> object:
+            layer.zero_grad()
+            x.grad = None
+            layer(x).backward(g)
+            return x.grad
+
+        steps[name] = both
+    model = lenet(torch)
+    x = torch.from_numpy(np.random.default_rng(1).standard_normal((64, 1, 28, 28)).astype(np.float32))
+    y = torch.from_numpy(np.random.default_rng(1).integers(0, 10, 64))
+    optimizer, loss = torch.optim.SGD(model.parameters(), lr=0.01), torch.nn.CrossEntropyLoss()
+
+    def train_step() -> object:
+        optimizer.zero_grad()
+        value = loss(model(x), y)
+        value.backward()
+        optimizer.step()
+        return value
+
+    steps["LeNet train step, batch 64"] = train_step
+    return steps
+
+
+def conv_memory() -> dict[str, float]:
+    """Peak allocation of a LeNet train step against the activations its layers cache."""
+    import tracemalloc
+
+    step = tinynet_steps_for(lenet(), (64, 1, 28, 28))
+    step()
+    tracemalloc.start()
+    step()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    model = lenet()
+    x = np.random.default_rng(1).standard_normal((64, 1, 28, 28)).astype(np.float32)
+    cached = 0
+    for layer in model:
+        x = layer(x)
+        cached += x.nbytes
+    return {"peak_bytes": float(peak), "activation_bytes": float(cached), "ratio": peak / cached}
+
+
 def iris_fit(epochs: int, repeats: int) -> dict[str, float] | None:
     """fit on iris against MLPClassifier: 4-16-8-3, batch 16, SGD with momentum 0.9, no penalty."""
     from tinynet.data import StandardScaler, train_test_split
@@ -547,6 +669,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     activations = activation_rows(budget)
     dense_nd = {f"{k}_us": v * 1e6 for k, v in measure(dense_nd_steps(), budget).items()}
+    convs = [{"case": k, "tinynet_us": v * 1e6} for k, v in measure(conv_steps(), budget).items()]
     time.sleep(0.5)
     # PyTorch after NumPy, in a phase of its own: its OpenMP threads keep spinning after each call and
     # would steal the cores from OpenBLAS if the two alternated
@@ -556,6 +679,11 @@ def main(argv: list[str] | None = None) -> int:
         if theirs is not None:
             torch_group = {"torch_forward_us": theirs["forward"], "torch_us": theirs["train_step"]}
             row.update({key: seconds * 1e6 for key, seconds in measure(torch_group, budget).items()})
+    torch_convs = conv_torch_steps(int(threads))
+    if torch_convs is not None:
+        for row, seconds in zip(convs, measure(torch_convs, budget).values(), strict=True):
+            row["torch_us"] = seconds * 1e6
+            row["vs_torch"] = row["tinynet_us"] / row["torch_us"]
     torch_dense = dense_nd_torch(int(threads))
     if torch_dense is not None:
         dense_nd["torch_us"] = measure({"torch": torch_dense}, budget)["torch"] * 1e6
@@ -584,6 +712,8 @@ def main(argv: list[str] | None = None) -> int:
         "adam": adam,
         "activations": activations,
         "dense_nd": dense_nd,
+        "convs": convs,
+        "conv_memory": conv_memory(),
         "memory": memory,
         "iris_fit": iris,
         "table_fit": table,
@@ -632,6 +762,21 @@ def render(results: dict[str, Any]) -> str:
     if "torch_us" in dense:
         text += f", PyTorch nn.Linear {dense['torch_us']:.1f} µs ({dense['vs_torch']:.2f}x)"
     lines.append(text)
+    lines += [
+        "",
+        "| float32, forward + backward | tinynet µs | PyTorch µs | x PyTorch |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {c['case']} | {c['tinynet_us']:.0f} | {c.get('torch_us', math.nan):.0f} "
+        f"| {c.get('vs_torch', math.nan):.2f} |"
+        for c in results["convs"]
+    ]
+    conv_memory = results["conv_memory"]
+    lines.append(
+        f"LeNet train step (batch 64): peak allocation {conv_memory['peak_bytes'] / 2**20:.1f} MiB, cached "
+        f"activations {conv_memory['activation_bytes'] / 2**20:.1f} MiB, ratio {conv_memory['ratio']:.2f}"
+    )
     lines.append("")
     memory = results["memory"]
     if memory is not None:

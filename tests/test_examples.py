@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import ROOT
+from support import ROOT, require
 
 pytestmark = pytest.mark.slow  # runs every example
 
@@ -30,6 +30,8 @@ def test_every_example_has_a_test() -> None:
         "residual_mlp.py",
         "two_inputs.py",
         "penguins_table.py",
+        "digits_cnn.py",
+        "mnist1d_cnn.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} <= tested
 
@@ -88,3 +90,24 @@ def test_penguins_table_example_matches_tinynet_train(tmp_path: Path) -> None:
     out = run("penguins_table.py", str(tmp_path))
     assert "accuracy                             0.971        69" in out, "the README's tinynet train result"
     assert (tmp_path / "penguins.npz").exists() and "predictions for the first test rows" in out
+
+
+def test_a_small_cnn_on_the_8x8_digits_passes_98_5_percent() -> None:
+    out = run("digits_cnn.py")
+    accuracy = float(out.splitlines()[-1].split()[-1])
+    assert accuracy >= 0.985, out
+    assert "(-1, 64, 4, 4)" in out, "the summary shows the image shapes"
+
+
+def test_the_mnist1d_paper_cnn_reaches_92_percent_over_three_seeds_and_beats_the_mlp() -> None:
+    require("mnist1d")
+    out = run("mnist1d_cnn.py", "3")
+    last = out.splitlines()[-1]
+    cnn, mlp = float(last.split("seeds: ")[1].split()[0]), float(last.split("MLP: ")[1].split()[0])
+    assert cnn >= 0.92 and mlp < 0.75, out
+    seconds = [
+        float(line.split("(")[1].split("s of")[0])
+        for line in out.splitlines()
+        if line.startswith("CNN, seed")
+    ]
+    assert max(seconds) < 60, out
