@@ -159,3 +159,21 @@ def test_the_profile_and_its_train_step_are_measured_in_the_same_rounds() -> Non
     shares = [row.share for row in profile.rows if row.depth == 0]
     assert sum(shares) <= 1.0 + 1e-9, shares
     assert profile.train_step_us >= sum(row.forward_us + row.backward_us for row in profile.rows)
+
+
+def test_the_bench_command_on_a_conv_model_file_given_the_sample_shape(tmp_path: Path, capsys: Any) -> None:
+    model = tn.Sequential(
+        tn.Conv2d(1, 4, 3, padding=1, rng=0), tn.ReLU(), tn.MaxPool2d(2), tn.Flatten(), tn.Dense(64, 3, rng=1)
+    )
+    tn.save(model, tmp_path / "cnn.npz")
+    out = io.StringIO()
+    assert main(["bench", "--model", str(tmp_path / "cnn.npz"), "--budget", "0.02"], out=out) == 2
+    assert "give --shape" in capsys.readouterr().err
+    assert (
+        main(
+            ["bench", "--model", str(tmp_path / "cnn.npz"), "--shape", "1", "8", "8", "--budget", "0.02"],
+            out=out,
+        )
+        == 0
+    )
+    assert "(-1, 4, 4, 4)" in out.getvalue() and "MaxPool2d" in out.getvalue()

@@ -396,6 +396,13 @@ def build_parser() -> Parser:
     bench.add_argument("--batch", type=positive_int, default=64, help="rows per batch (default: 64)")
     bench.add_argument("--model", help="time a saved model instead of --layers")
     bench.add_argument(
+        "--shape",
+        type=positive_int,
+        nargs="+",
+        metavar="N",
+        help="one sample's shape, for a --model that does not declare it (e.g. --shape 1 28 28)",
+    )
+    bench.add_argument(
         "--budget", type=positive_float, default=0.5, help="seconds of timing per number (default: 0.5)"
     )
     add_common_flags(bench)

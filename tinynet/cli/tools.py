@@ -185,7 +185,7 @@ def _gradcheck_model(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
-def _example_batch(model: tn.Module, rows: int) -> Any:
+def _example_batch(model: tn.Module, rows: int, shape: list[int] | None = None) -> Any:
     """Random rows for the model's inputs (indices below each Embedding's size)."""
     rng = np.random.default_rng(0)
     specs = getattr(model, "input_specs", None)
@@ -199,9 +199,10 @@ def _example_batch(model: tn.Module, rows: int) -> Any:
         ]
         return parts if len(parts) > 1 else parts[0]
     width = model.input_width()
-    if width is None:
-        raise CLIError(f"{one_line(model)}: the model does not declare its input width")
-    return rng.standard_normal((rows, width)).astype(model.dtype if model.dtype is not None else np.float64)
+    sample = tuple(shape) if shape else (width,) if width is not None else None
+    if sample is None:
+        raise CLIError(f"{one_line(model)}: the model does not declare its input width; give --shape")
+    return rng.standard_normal((rows, *sample)).astype(model.dtype if model.dtype is not None else np.float64)
 
 
 def _index_limit(model: Any, name: str) -> int:
@@ -217,7 +218,7 @@ def run_bench(args: argparse.Namespace, out: Any) -> int:
     rng = np.random.default_rng(0)
     if args.model:
         model = tn.load(args.model)
-        x = _example_batch(model, args.batch)
+        x = _example_batch(model, args.batch, args.shape)
     else:
         if not args.layers or len(args.layers) < 2:
             raise CLIError(
