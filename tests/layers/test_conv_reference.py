@@ -149,3 +149,16 @@ def test_convolution_settings_are_checked() -> None:
         tn.Conv1d(1, 1, 5)(np.ones((1, 1, 3)))
     with pytest.raises(ValueError, match="at most half the kernel"):
         tn.MaxPool2d(2, padding=2)
+
+
+def test_outputs_and_gradients_never_alias_the_reused_buffers() -> None:
+    """One sample, one channel: outputs that are contiguous views would share the layer's buffers."""
+    layer = tn.Conv2d(2, 1, 3, padding=1, rng=0)
+    first = layer(np.ones((1, 2, 4, 4)))
+    kept = first.copy()
+    grad = layer.backward(np.ones_like(first))
+    grad_kept = grad.copy()
+    layer(np.zeros((1, 2, 4, 4)))
+    layer.backward(np.full_like(first, 3.0))
+    np.testing.assert_array_equal(first, kept)
+    np.testing.assert_array_equal(grad, grad_kept)

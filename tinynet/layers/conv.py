@@ -73,7 +73,7 @@ class _ConvNd(Module):
 
     not_settings: ClassVar[tuple[str, ...]] = ("init", "rng")  # the saved weights replace them
     setting_attributes: ClassVar[dict[str, str]] = {"bias": "has_bias"}
-    caches: ClassVar[tuple[str, ...]] = ("_cols", "_padded_shape", "_out")
+    caches: ClassVar[tuple[str, ...]] = ("_cols", "_padded_shape", "_out", "_work")
     dims: ClassVar[int] = 0
 
     def __init__(
@@ -136,6 +136,18 @@ class _ConvNd(Module):
         self._cols: Array | None = None
         self._padded_shape: tuple[int, ...] | None = None
         self._out: tuple[int, ...] | None = None
+        self._work: dict[str, Array] | None = None  # buffers reused from step to step
+
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype: Any, zeroed: bool = False) -> Array:
+        """A working array of ``shape``, the same one every step while the shape stays (its
+        contents are whatever the last step left, or zeros when it is new and ``zeroed``)."""
+        work = self._work if self._work is not None else {}
+        self._work = work
+        buffer = work.get(name)
+        if buffer is None or buffer.shape != shape or buffer.dtype != dtype:
+            buffer = np.zeros(shape, dtype) if zeroed else np.empty(shape, dtype)
+            work[name] = buffer
+        return buffer
 
     @classmethod
     @override
@@ -167,7 +179,13 @@ class _ConvNd(Module):
         x = self._check(x)
         d, g = self.dims, self.groups
         pads = conv_pads(self)
-        padded = np.pad(x, [(0, 0), (0, 0), *pads]) if any(p != (0, 0) for p in pads) else x
+        padded = x
+        if any(p != (0, 0) for p in pads):  # the borders stay zero: only the inside is written
+            shape = (*x.shape[:2], *(size + b + a for size, (b, a) in zip(x.shape[2:], pads, strict=True)))
+            padded = self._buffer("padded", shape, x.dtype, zeroed=True)
+            inside = [slice(b, b + size) for size, (b, _) in zip(x.shape[2:], pads, strict=True)]
+            target = (slice(None), slice(None), *inside)
+            padded[target] = x
         spans = [dil * (k - 1) + 1 for dil, k in zip(self.dilation, self.kernel_size, strict=True)]
         if any(padded.shape[2 + i] < spans[i] for i in range(d)):
             raise ValueError(
@@ -184,13 +202,17 @@ class _ConvNd(Module):
         # im2col as (C, *kernel, N, *out): the copy reads whole rows, and the rows of each group are
         # the columns of one GEMM, (C/g * K, N * P)
         order = (1, *range(2 + d, 2 + 2 * d), 0, *range(2, 2 + d))
-        cols = np.ascontiguousarray(windows.transpose(order)).reshape(g, -1, positions)
+        laid_out = windows.transpose(order)
+        columns = self._buffer("cols", laid_out.shape, x.dtype)
+        np.copyto(columns, laid_out)
+        cols = columns.reshape(g, -1, positions)
         w = self.weight.data.reshape(g, self.out_channels // g, -1)
-        y = np.matmul(w, cols).reshape(self.out_channels, positions)  # (out, N * P)
+        y = np.matmul(w, cols, out=self._buffer("y", (g, self.out_channels // g, positions), x.dtype))
+        y = y.reshape(self.out_channels, positions)  # (out, N * P)
         if self.bias is not None:
             y += self.bias.data[:, None]
         self._cols, self._padded_shape, self._out = cols, padded.shape, out
-        result: Array = np.ascontiguousarray(np.moveaxis(y.reshape(self.out_channels, n, *out), 0, 1))
+        result: Array = np.moveaxis(y.reshape(self.out_channels, n, *out), 0, 1).copy()  # never the buffer
         return result
 
     def _grad_rows(self, grad_out: Any) -> Array:
@@ -198,7 +220,8 @@ class _ConvNd(Module):
         cols, out = self._cached(self._cols), self._cached(self._out)
         n = cols.shape[2] // max(1, math.prod(out))
         grad = check_grad_out(grad_out, (n, self.out_channels, *out), self)
-        rows = np.ascontiguousarray(np.moveaxis(grad, 1, 0))
+        rows = self._buffer("rows", (self.out_channels, n, *out), cols.dtype)
+        np.copyto(rows, np.moveaxis(grad, 1, 0))
         return rows.reshape(self.groups, self.out_channels // self.groups, -1)
 
     @override
@@ -219,9 +242,12 @@ class _ConvNd(Module):
         # dL/dcols in the forward's (C, *kernel, N, *out) layout: each kernel position's slice
         # (C, N, *out) is added into one strided slice of the padded input, kept channels-first
         # (C, N, ...) so that the additions read and write whole rows; one transpose at the end
-        grad_cols = np.matmul(w.transpose(0, 2, 1), rows).reshape(self.in_channels, *kernel, n, *out)
+        shape = (self.groups, w.shape[2], rows.shape[2])
+        grad_cols = np.matmul(w.transpose(0, 2, 1), rows, out=self._buffer("grad_cols", shape, rows.dtype))
+        grad_cols = grad_cols.reshape(self.in_channels, *kernel, n, *out)
         channels_first = (padded_shape[1], padded_shape[0], *padded_shape[2:])
-        grad_padded = np.zeros(channels_first, dtype=grad_cols.dtype)
+        grad_padded = self._buffer("grad_padded", channels_first, grad_cols.dtype)
+        grad_padded.fill(0.0)
         for offset in np.ndindex(*kernel):
             spatial = [
                 slice(k * dil, k * dil + s * (o - 1) + 1, s)
@@ -233,7 +259,7 @@ class _ConvNd(Module):
         pads = conv_pads(self)
         kept = [slice(b, size - a) for (b, a), size in zip(pads, padded_shape[2:], strict=True)]
         crop = (slice(None), slice(None), *kept)
-        result: Array = np.ascontiguousarray(grad_padded[crop].swapaxes(0, 1))
+        result: Array = grad_padded[crop].swapaxes(0, 1).copy()  # never the buffer
         return result
 
     @override
