@@ -263,12 +263,6 @@ class _ConvNd(Module):
         return result
 
     @override
-    def zero_grad(self) -> None:
-        self.weight.zero_grad()
-        if self.bias is not None:
-            self.bias.zero_grad()
-
-    @override
     def extra_repr(self) -> str:
         parts = [f"{self.in_channels} -> {self.out_channels}", f"kernel_size={self.kernel_size}"]
         parts += [
