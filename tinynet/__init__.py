@@ -25,7 +25,7 @@ from tinynet.layers.conv import Conv1d, Conv2d
 from tinynet.layers.core import Dense, Dropout, Dropout2d, Flatten, Permute, Reshape
 from tinynet.layers.embedding import Embedding
 from tinynet.layers.graph import Graph
-from tinynet.layers.merge import Add, Concatenate, Multiply
+from tinynet.layers.merge import Add, Concatenate, Multiply, Select
 from tinynet.layers.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from tinynet.layers.pooling import (
     AdaptiveAvgPool1d,
@@ -35,6 +35,7 @@ from tinynet.layers.pooling import (
     MaxPool1d,
     MaxPool2d,
 )
+from tinynet.layers.recurrent import GRU, LSTM, RNN
 from tinynet.models.mlp import MLP
 from tinynet.training.callbacks import Callback, EarlyStopping, History, Progress
 from tinynet.training.clip import ClipGlobalNorm, ClipNorm, Clipper, ClipValue
@@ -106,10 +107,13 @@ def __dir__() -> list[str]:
 __all__ = [
     "ELU",
     "GELU",
+    "GRU",
     "L1",
     "L1L2",
     "L2",
+    "LSTM",
     "MLP",
+    "RNN",
     "SGD",
     "Adagrad",
     "Adam",
@@ -172,6 +176,7 @@ __all__ = [
     "Reshape",
     "Residual",
     "Schedule",
+    "Select",
     "Sequential",
     "Sigmoid",
     "Softmax",

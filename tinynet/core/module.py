@@ -63,6 +63,7 @@ class Module(Configurable):
     buffers: ClassVar[tuple[str, ...]] = ()
     caches: ClassVar[tuple[str, ...]] = ()
     preserves_width: ClassVar[bool] = False  # True for element-wise layers: out width == in width
+    takes_parts: ClassVar[bool] = False  # True for Select: it reads another module's list of outputs
     training: bool = True  # class default, so a subclass that skips super().__init__() works
 
     def __init__(self) -> None:

@@ -48,7 +48,7 @@ class Sequential(Container):
         shapes = []  # each layer's input shape: backward checks the dL/dx each layer returns
         for index, module in enumerate(self.layers):
             shapes.append(
-                x.shape if type(x) is np.ndarray else np.shape(x) if not isinstance(x, list) else None
+                x.shape if type(x) is np.ndarray else np.shape(x) if not isinstance(x, (list, tuple)) else None
             )
             x = self.call_child(index, module.forward, x)
         self._in_shapes = shapes
@@ -64,8 +64,10 @@ class Sequential(Container):
         for index in range(len(self.layers) - 1, stop - 1, -1):
             grad_out = self.call_child(index, self.layers[index].backward, grad_out)
             expected = shapes[index]
+            if expected is None or grad_out is None:  # a list of inputs (or outputs): nothing to compare
+                continue
             shape = grad_out.shape if type(grad_out) is np.ndarray else np.shape(grad_out)
-            if expected is not None and grad_out is not None and shape != expected:
+            if shape != expected:
                 error = ValueError(
                     f"{one_line(self.layers[index])}.backward returned dL/dx of shape "
                     f"{fmt_shape(np.shape(grad_out))}, but its input had shape {fmt_shape(expected)}"

@@ -27,7 +27,7 @@ from tinynet.core.inspect import Dot
 from tinynet.core.module import Module
 from tinynet.core.node import Input, Node, apply_module, batch_shape
 from tinynet.core.registry import register_module
-from tinynet.layers.merge import Merge
+from tinynet.layers.merge import Merge, Select
 
 
 def _nodes(value: Node | Sequence[Node], what: str) -> list[Node]:
@@ -117,8 +117,8 @@ class Graph(Container):
         for node in order:
             if node.is_input:
                 continue
-            assert node.module is not None
-            module = node.module
+            module = Select(node.part) if node.module is None and node.part is not None else node.module
+            assert module is not None
             base, count = type(module).__name__.lower(), 0
             name = base
             while name in used_names:
@@ -130,7 +130,7 @@ class Graph(Container):
                 module = _shared_clone(module)
             used_modules.update(id(m) for m in module.modules())
             layers.append(module)
-            self.wires.append(_Wire(name, [label[id(p)] for p in node.inputs], isinstance(module, Merge)))
+            self.wires.append(_Wire(name, [label[id(p)] for p in node.inputs], _listed(module, node.inputs)))
         self.layers = layers
         self.output_names = [label[id(n)] for n in output_nodes]
         self._shapes: dict[str, tuple[int, ...]] | None = None
@@ -186,7 +186,7 @@ class Graph(Container):
         for wire, module in zip(self.wires, self.layers, strict=True):
             args = [values[n] for n in wire.inputs]
             values[wire.name] = self.call_child(wire.name, module.forward, args if wire.merge else args[0])
-        self._shapes = {k: np.shape(v) for k, v in values.items()}
+        self._shapes = {k: _shape(v) for k, v in values.items()}
         outputs = [values[n] for n in self.output_names]
         return outputs[0] if self.single_output else outputs
 
@@ -209,14 +209,15 @@ class Graph(Container):
         for wire, module in zip(reversed(self.wires), reversed(self.layers), strict=True):
             g = grads.pop(wire.name, None)
             if g is None:  # read only by paths that carry no gradient (integer indices)
-                g = np.zeros(shapes[wire.name])
+                shape = shapes[wire.name]
+                g = [None] * len(shape) if isinstance(shape, list) else np.zeros(shape)
             if not need_inputs and all(n in inputs for n in wire.inputs):
                 self.call_child(wire.name, module.backward_parameters, g)  # nobody reads dL/d(input data)
                 continue
             result = self.call_child(wire.name, module.backward, g)
             for parent, grad in zip(wire.inputs, result if wire.merge else [result], strict=True):
                 if grad is not None:
-                    grads[parent] = grads[parent] + grad if parent in grads else grad
+                    grads[parent] = _add(grads[parent], grad) if parent in grads else grad
         return grads
 
     @override
@@ -298,7 +299,7 @@ class Graph(Container):
                 raise ValueError(f"{len(specs)} nodes but {len(children)} modules")
             for spec, module in zip(specs, children, strict=True):
                 reads = [nodes[name] for name in spec["inputs"]]
-                nodes[spec["name"]] = apply_module(module, reads if isinstance(module, Merge) else reads[0])
+                nodes[spec["name"]] = apply_module(module, reads if _listed(module, reads) else reads[0])
             outputs = [nodes[name] for name in config["outputs"]]
             graph = cls(
                 inputs[0] if config.get("single_input") else inputs,
@@ -314,6 +315,26 @@ class Graph(Container):
     def extra_repr(self) -> str:
         ins = ", ".join(name for name, _, _ in self.input_specs)
         return f"inputs=[{ins}], outputs=[{', '.join(self.output_names)}]"
+
+
+def _listed(module: Module, inputs: Sequence[Node]) -> bool:
+    """Whether ``module`` reads a list of values: a merge layer, or a module called on several nodes
+    (a recurrent layer on ``[x, h_0]``)."""
+    return isinstance(module, Merge) or len(inputs) > 1
+
+
+def _shape(value: Any) -> Any:
+    """A value's shape, or the list of its parts' shapes (a module with several outputs)."""
+    if isinstance(value, (list, tuple)):
+        return [np.shape(v) for v in value]
+    return np.shape(value)
+
+
+def _add(a: Any, b: Any) -> Any:
+    """a + b for gradients; lists (several outputs) add item by item, None standing for zero."""
+    if isinstance(a, list):
+        return [y if x is None else x if y is None else x + y for x, y in zip(a, b, strict=True)]
+    return a + b
 
 
 def _shared_clone(module: Module) -> Module:

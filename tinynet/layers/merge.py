@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 from typing_extensions import override
 
-from tinynet.core.checks import Array, as_float_input, check_grad_out, fmt_shape
+from tinynet.core.checks import Array, as_float_input, check_grad_out, check_int, fmt_shape
 from tinynet.core.module import Module
 from tinynet.core.registry import register_module
 
@@ -114,3 +114,43 @@ class Concatenate(Merge):
         g = self._grad_out(grad_out)
         bounds = np.cumsum([0, *(len(w) for w in self._cached(self._inputs))])
         return [g[:, a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@register_module
+class Select(Module):
+    """One output of a module that returns several: ``Select(0)`` after an ``RNN``/``GRU``/``LSTM``
+    keeps ``output`` from ``[output, h_n]`` in a ``Sequential`` (PyTorch's ``out, h = rnn(x)``).
+
+    forward: y = x[index];  backward: [None, ..., g (at index), ..., None], one entry per output
+    (None: no gradient flows into that output). A ``Graph`` adds these nodes itself when a
+    multi-output call is unpacked (``out, h = tn.GRU(4, 8)(x)``).
+    """
+
+    caches: ClassVar[tuple[str, ...]] = ("_count", "_shape")
+    takes_parts: ClassVar[bool] = True  # reads a module's list of outputs in a Graph
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = check_int(index, "index", minimum=0)
+        self._count: int | None = None
+        self._shape: tuple[int, ...] | None = None
+
+    @override
+    def forward(self, x: Any) -> Array:
+        if not isinstance(x, (list, tuple)):
+            raise TypeError(f"{self!r} takes the list of outputs of a module, got {type(x).__name__}")
+        if self.index >= len(x):
+            raise ValueError(f"{self!r}: index {self.index} is out of range for {len(x)} outputs")
+        y = np.asarray(x[self.index])
+        self._count, self._shape = len(x), y.shape
+        return y
+
+    @override
+    def backward(self, grad_out: Array) -> list[Array | None]:
+        grads: list[Array | None] = [None] * self._cached(self._count)
+        grads[self.index] = check_grad_out(grad_out, self._cached(self._shape), self)
+        return grads
+
+    @override
+    def extra_repr(self) -> str:
+        return str(self.index)
