@@ -54,13 +54,14 @@ from tinynet.core.registry import register_module
 from tinynet.layers.core import Dropout
 
 
-def sigmoid_(a: Array) -> Array:
-    """sig(a) in place, as (1 + tanh(a / 2)) / 2: stable for any a, no overflow, no branch."""
-    a *= 0.5
-    np.tanh(a, out=a)
-    a += 1.0
-    a *= 0.5
-    return a
+def halved(w_hh: Array, b_hh: Array | None, xp: Array, scale: Array) -> tuple[Array, Array | None]:
+    """Halve the pre-activations of the sigmoid gates (``scale`` is 0.5 on their columns, 1 on the
+    others): sig(a) = tanh(a / 2) / 2 + 1 / 2, so one tanh pass (and a multiply-add) activates them.
+    The projected inputs ``xp`` (L, N, G*H) are scaled in place; returns W_hh^T scaled, contiguous
+    (the fast layout for h @ W^T), and b_hh scaled. Halving is exact in floating point."""
+    xp *= scale
+    w_t = np.ascontiguousarray(w_hh.T) * scale
+    return w_t, None if b_hh is None else b_hh * scale
 
 
 class _Direction:
@@ -364,13 +365,13 @@ class RNN(_Recurrent):
         self, xp: Array, init: list[Array], w_hh: Array, b_hh: Array | None, reverse: bool
     ) -> tuple[Array, tuple[Array, ...], list[Array]]:
         out = np.empty_like(xp)
-        h, w_t = init[0], w_hh.T
+        if b_hh is not None:
+            xp += b_hh  # once for all steps
+        h, w_t = init[0], np.ascontiguousarray(w_hh.T)
         for t in _order(len(xp), reverse):
             a = out[t]
             np.matmul(h, w_t, out=a)
             a += xp[t]
-            if b_hh is not None:
-                a += b_hh
             if self.nonlinearity == "tanh":
                 np.tanh(a, out=a)
             else:
@@ -421,14 +422,19 @@ class GRU(_Recurrent):
         n_all = np.empty_like(out)  # the candidate n
         hn_all = np.empty_like(out)  # W_hn h + b_hn, which r scales
         gh = np.empty((n, rows), xp.dtype)
-        h, w_t = init[0], w_hh.T
+        scale = np.ones(rows, xp.dtype)
+        scale[: 2 * size] = 0.5  # r and z are sigmoids
+        w_t, b_hh = halved(w_hh, b_hh, xp, scale)
+        h = init[0]
         for t in _order(steps, reverse):
             np.matmul(h, w_t, out=gh)
             if b_hh is not None:
                 gh += b_hh
             rz = rz_all[t]
             np.add(xp[t, :, : 2 * size], gh[:, : 2 * size], out=rz)
-            sigmoid_(rz)
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
             r, z = rz[:, :size], rz[:, size:]
             hn, cand = hn_all[t], n_all[t]
             hn[...] = gh[:, 2 * size :]
@@ -448,27 +454,25 @@ class GRU(_Recurrent):
     ) -> tuple[Array, Array, list[Array]]:
         rz_all, n_all, hn_all = run.saved
         size = self.hidden_size
-        prev = run.previous(run.outputs, run.init[0])
+        r_all, z_all = rz_all[:, :, :size], rz_all[:, :, size:]
+        # the local derivatives of every step at once, outside the loop (big passes, few temporaries)
+        dn_da = 1.0 - n_all * n_all  # tanh'
+        dr_da = hn_all * r_all * (1.0 - r_all)  # d(r * hn)/d(pre-activation of r)
+        dz_da = run.previous(run.outputs, run.init[0]) - n_all  # dh'/dz = h - n, times sig'(z):
+        dz_da *= z_all * (1.0 - z_all)
         dxp = np.empty((*n_all.shape[:2], 3 * size), n_all.dtype)
         dgh = np.empty_like(dxp)
         dh = finals[0]
         for t in _order(len(n_all), not run.reverse):
             dh = dh + grad[t]
-            r, z = rz_all[t, :, :size], rz_all[t, :, size:]
-            cand, hn = n_all[t], hn_all[t]
             dx, dg = dxp[t], dgh[t]
-            direct = dh * z  # through h' = ... + z * h
+            direct = dh * z_all[t]  # through h' = ... + z * h
             dan = dx[:, 2 * size :]  # dL/d(pre-activation of n) = dh (1 - z) (1 - n^2)
             np.subtract(dh, direct, out=dan)
-            dan *= 1.0 - cand * cand
-            np.multiply(dan, r, out=dg[:, 2 * size :])
-            dar = dx[:, :size]  # dL/d(pre-activation of r) = dan * hn * r (1 - r)
-            np.multiply(dan, hn, out=dar)
-            dar *= r * (1.0 - r)
-            daz = dx[:, size : 2 * size]  # dL/d(pre-activation of z) = dh (h - n) z (1 - z)
-            np.subtract(prev[t], cand, out=daz)
-            daz *= dh
-            daz *= z * (1.0 - z)
+            dan *= dn_da[t]
+            np.multiply(dan, r_all[t], out=dg[:, 2 * size :])  # dL/d(W_hn h + b_hn)
+            np.multiply(dan, dr_da[t], out=dx[:, :size])
+            np.multiply(dh, dz_da[t], out=dx[:, size : 2 * size])
             dg[:, : 2 * size] = dx[:, : 2 * size]
             dh = direct + dg @ w_hh
         return dxp, dgh, [dh]
@@ -492,16 +496,22 @@ class LSTM(_Recurrent):
         cells = np.empty((steps, n, size), xp.dtype)
         tanh_cells = np.empty_like(cells)
         out = np.empty_like(cells)
-        h, c, w_t = init[0], init[1], w_hh.T
+        # every gate is one tanh pass: i, f, o are sigmoids of halved pre-activations (see halved)
+        scale = np.full(rows, 0.5, xp.dtype)
+        scale[2 * size : 3 * size] = 1.0
+        shift = np.full(rows, 0.5, xp.dtype)
+        shift[2 * size : 3 * size] = 0.0
+        w_t, b_hh = halved(w_hh, b_hh, xp, scale)
+        if b_hh is not None:
+            xp += b_hh  # once for all steps
+        h, c = init[0], init[1]
         for t in _order(steps, reverse):
             a = gates[t]
             np.matmul(h, w_t, out=a)
             a += xp[t]
-            if b_hh is not None:
-                a += b_hh
-            sigmoid_(a[:, : 2 * size])
-            np.tanh(a[:, 2 * size : 3 * size], out=a[:, 2 * size : 3 * size])
-            sigmoid_(a[:, 3 * size :])
+            np.tanh(a, out=a)
+            a *= scale
+            a += shift
             new_c = cells[t]
             np.multiply(a[:, size : 2 * size], c, out=new_c)
             new_c += a[:, :size] * a[:, 2 * size : 3 * size]
@@ -516,23 +526,26 @@ class LSTM(_Recurrent):
     ) -> tuple[Array, Array, list[Array]]:
         gates, cells, tanh_cells = run.saved
         size = self.hidden_size
-        prev_c = run.previous(cells, run.init[1])
+        steps, n = cells.shape[:2]
+        # the local derivatives of every step at once, outside the loop: with the gates' derivatives
+        # s' (a (1 - a) for i, f, o; 1 - g^2 for g), dL/da = [dc g, dc c_prev, dc i, dh tanh(c)] s'
+        factors = gates * (1.0 - gates)
+        g_all = gates[:, :, 2 * size : 3 * size]
+        factors[:, :, 2 * size : 3 * size] = 1.0 - g_all * g_all
+        factors[:, :, :size] *= g_all
+        factors[:, :, size : 2 * size] *= run.previous(cells, run.init[1])
+        factors[:, :, 2 * size : 3 * size] *= gates[:, :, :size]
+        factors[:, :, 3 * size :] *= tanh_cells
+        through_h = gates[:, :, 3 * size :] * (1.0 - tanh_cells * tanh_cells)  # dc/dh = o tanh'(c)
+        cell_factors = factors[:, :, : 3 * size].reshape(steps, n, 3, size)
         dxp = np.empty_like(gates)
         dh, dc = finals
-        for t in _order(len(gates), not run.reverse):
+        for t in _order(steps, not run.reverse):
             dh = dh + grad[t]
-            a, da, tc = gates[t], dxp[t], tanh_cells[t]
-            i, f, g, o = (a[:, k * size : (k + 1) * size] for k in range(4))
-            di, df, dg, do = (da[:, k * size : (k + 1) * size] for k in range(4))
-            np.multiply(dh, tc, out=do)
-            do *= o * (1.0 - o)
-            dc = dc + dh * o * (1.0 - tc * tc)
-            np.multiply(dc, g, out=di)
-            di *= i * (1.0 - i)
-            np.multiply(dc, prev_c[t], out=df)
-            df *= f * (1.0 - f)
-            np.multiply(dc, i, out=dg)
-            dg *= 1.0 - g * g
-            dc = dc * f
+            da = dxp[t]
+            dc = dc + dh * through_h[t]
+            np.multiply(cell_factors[t], dc[:, None, :], out=da[:, : 3 * size].reshape(n, 3, size))
+            np.multiply(dh, factors[t, :, 3 * size :], out=da[:, 3 * size :])
+            dc = dc * gates[t, :, size : 2 * size]
             dh = da @ w_hh
         return dxp, dxp, [dh, dc]
