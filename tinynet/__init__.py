@@ -20,10 +20,11 @@ from tinynet.core.node import Input, Node
 from tinynet.core.registry import register_module
 from tinynet.io.model_file import ModelFileError, load, load_metadata, save
 from tinynet.layers.activation import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from tinynet.layers.attention import MultiheadAttention, TransformerEncoderLayer
 from tinynet.layers.containers import Concat, Residual, Sequential
 from tinynet.layers.conv import Conv1d, Conv2d
 from tinynet.layers.core import Dense, Dropout, Dropout2d, Flatten, Permute, Reshape
-from tinynet.layers.embedding import Embedding
+from tinynet.layers.embedding import Embedding, PositionalEmbedding
 from tinynet.layers.graph import Graph
 from tinynet.layers.merge import Add, Concatenate, Multiply, Select
 from tinynet.layers.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
@@ -164,11 +165,13 @@ __all__ = [
     "MaxPool2d",
     "ModelFileError",
     "Module",
+    "MultiheadAttention",
     "Multiply",
     "Node",
     "Optimizer",
     "Parameter",
     "Permute",
+    "PositionalEmbedding",
     "Progress",
     "RMSprop",
     "ReLU",
@@ -186,6 +189,7 @@ __all__ = [
     "TabularSettings",
     "Tanh",
     "TrainingDivergedError",
+    "TransformerEncoderLayer",
     "Warmup",
     "__version__",
     "bench",

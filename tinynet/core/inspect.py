@@ -18,7 +18,7 @@ from tinynet.core.checks import fmt_shape, one_line
 if TYPE_CHECKING:  # this file sits below module.py, which calls it for summary()
     from tinynet.core.module import Module
 
-Method = Callable[[Any], Any]
+Method = Callable[..., Any]  # forward(x) (attention layers also take mask keywords), backward(g)
 Wrapper = Callable[[str, "Module", str, Method], Method]
 METHODS = ("forward", "backward", "backward_parameters")
 
@@ -96,8 +96,8 @@ def summary_table(model: Module, in_features: int | tuple[int, ...] | None = Non
         if kind != "forward":
             return method
 
-        def recorded(x: Any) -> Any:
-            y = method(x)
+        def recorded(x: Any, **options: Any) -> Any:
+            y = method(x, **options)
             shapes[id(module)] = shape_text(y)
             return y
 

@@ -47,9 +47,8 @@ class Sequential(Container):
     def forward(self, x: Array) -> Array:
         shapes = []  # each layer's input shape: backward checks the dL/dx each layer returns
         for index, module in enumerate(self.layers):
-            shapes.append(
-                x.shape if type(x) is np.ndarray else np.shape(x) if not isinstance(x, (list, tuple)) else None
-            )
+            several = isinstance(x, (list, tuple))  # a list of inputs: nothing to compare in backward
+            shapes.append(x.shape if type(x) is np.ndarray else None if several else np.shape(x))
             x = self.call_child(index, module.forward, x)
         self._in_shapes = shapes
         return x
@@ -93,6 +92,19 @@ class Sequential(Container):
         for module in self.layers:
             sources = module.dot_nodes(dot, sources)
         return sources
+
+    def example_input(self, in_features: int | tuple[int, ...] | None = None) -> Any:
+        """One sample for ``summary()``: what the first layer asks for (indices for an Embedding, a
+        sequence for a recurrent layer), else zeros of ``in_features`` or the declared width."""
+        first = self.layers[0] if self.layers else None
+        make = getattr(first, "example_input", None)
+        if callable(make):
+            return make(in_features)
+        shape = in_features if in_features is not None else self.input_width()
+        if shape is None:
+            raise ValueError("summary: Sequential does not know its input width; pass in_features=")
+        sample = (shape,) if isinstance(shape, int) else tuple(shape)
+        return np.zeros((1, *sample), dtype=self.dtype or np.float64)
 
     def append(self, module: Module) -> Sequential:
         """Add ``module`` at the end and return self."""

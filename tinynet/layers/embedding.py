@@ -1,4 +1,5 @@
-"""``Embedding``: integer category indices in, learned vectors out, as ``torch.nn.Embedding``."""
+"""``Embedding``: integer category indices in, learned vectors out, as ``torch.nn.Embedding``;
+``PositionalEmbedding``: a learned vector per position, added to a sequence."""
 
 from __future__ import annotations
 
@@ -125,3 +126,80 @@ class Embedding(Module):
     @override
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}" + (", flatten=True" if self.flatten else "")
+
+
+@register_module
+class PositionalEmbedding(Module):
+    """Learned positions (BERT, GPT-2): a table P of ``max_len`` vectors added to a sequence.
+
+    x: (N, L, E) with L <= max_len -> y = x + P[:L] (the same P[t] for every sample)
+    backward: dL/dx = g;  dL/dP[t] += sum over the batch of g[:, t]
+
+    P starts as N(0, ``std``^2) (0.02, as GPT-2). Keras's ``PositionEmbedding`` returns P[:L] alone
+    for an ``Add``; here the sum comes out, so the layer chains after an ``Embedding`` in a
+    ``Sequential``.
+    """
+
+    not_settings: ClassVar[tuple[str, ...]] = ("std", "rng")  # the saved table replaces the draw
+    caches: ClassVar[tuple[str, ...]] = ("_length",)
+
+    def __init__(
+        self,
+        max_len: int,
+        embedding_dim: int,
+        *,
+        std: float = 0.02,
+        dtype: DTypeLike = np.float64,
+        rng: RngLike = None,
+    ) -> None:
+        super().__init__()
+        self.max_len = check_int(max_len, "max_len", minimum=1)
+        self.embedding_dim = check_int(embedding_dim, "embedding_dim", minimum=1)
+        resolved = as_float_dtype(dtype)
+        table = as_generator(rng).normal(0.0, std, (self.max_len, self.embedding_dim)).astype(resolved)
+        self.weight = Parameter(table, regularize=False, name="weight", copy=False)
+        self._length: int | None = None
+
+    @classmethod
+    @override
+    def from_config(cls, config: dict[str, Any], children: Any = ()) -> Self:
+        """The layer with a zero table (no random draw): a model file's weights are loaded next."""
+        return cls(**config, std=0.0)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.weight.data.dtype
+
+    def example_input(self, in_features: int | tuple[int, ...] | None = None) -> Array:
+        shape = in_features if isinstance(in_features, tuple) else (self.max_len, self.embedding_dim)
+        return np.zeros((1, *shape), dtype=self.dtype)
+
+    @override
+    def forward(self, x: Any) -> Array:
+        array = np.asarray(x)
+        if array.ndim != 3 or array.shape[2] != self.embedding_dim or not 1 <= array.shape[1] <= self.max_len:
+            raise ValueError(
+                f"{self!r} expected x (batch, steps <= {self.max_len}, {self.embedding_dim}), got shape "
+                f"{fmt_shape(array.shape)}"
+            )
+        if array.dtype != self.dtype:
+            array = array.astype(self.dtype)
+        self._length = array.shape[1]
+        y: Array = array + self.weight.data[: self._length]
+        return y
+
+    @override
+    def backward(self, grad_out: Array) -> Array:
+        length = self._cached(self._length)
+        g = np.asarray(grad_out)
+        if g.ndim != 3 or g.shape[1:] != (length, self.embedding_dim):
+            raise ValueError(
+                f"{self!r}.backward: grad_out must have the shape of the forward output (batch, {length}, "
+                f"{self.embedding_dim}), got {fmt_shape(g.shape)}"
+            )
+        self.weight.grad[:length] += g.sum(axis=0)
+        return g
+
+    @override
+    def extra_repr(self) -> str:
+        return f"{self.max_len}, {self.embedding_dim}"

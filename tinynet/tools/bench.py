@@ -279,12 +279,12 @@ def profile(
     per_round: list[dict[tuple[int, str], float]] = []
     shapes: dict[int, str] = {}
 
-    def wrap(name: str, module: Module, kind: str, method: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def wrap(name: str, module: Module, kind: str, method: Callable[..., Any]) -> Callable[..., Any]:
         key = (id(module), "forward" if kind == "forward" else "backward")
 
-        def timed(value: Any) -> Any:
+        def timed(value: Any, **options: Any) -> Any:
             start = time.perf_counter()
-            result = method(value)
+            result = method(value, **options)
             current[key] = current.get(key, 0.0) + time.perf_counter() - start
             if kind == "forward":
                 shapes[id(module)] = shape_text(result)

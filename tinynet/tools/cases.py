@@ -28,12 +28,13 @@ from tinynet.layers.activation import (
     Tanh,
     softmax,
 )
+from tinynet.layers.attention import MultiheadAttention, TransformerEncoderLayer
 from tinynet.layers.containers import Concat, Residual, Sequential
 from tinynet.layers.conv import Conv1d, Conv2d
 from tinynet.layers.core import Dense, Dropout, Dropout2d, Flatten, Permute, Reshape
-from tinynet.layers.embedding import Embedding
+from tinynet.layers.embedding import Embedding, PositionalEmbedding
 from tinynet.layers.graph import Graph
-from tinynet.layers.merge import Add, Concatenate, Multiply
+from tinynet.layers.merge import Add, Concatenate, Multiply, Select
 from tinynet.layers.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from tinynet.layers.pooling import (
     AdaptiveAvgPool1d,
@@ -43,6 +44,7 @@ from tinynet.layers.pooling import (
     MaxPool1d,
     MaxPool2d,
 )
+from tinynet.layers.recurrent import GRU, LSTM, RNN
 from tinynet.training.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, Loss, MAELoss, MSELoss
 
 InputSpec = tuple[int, ...] | Callable[[np.random.Generator, Any], Any]
@@ -230,6 +232,84 @@ MODULE_CASES: list[ModuleCase] = [
         [(2, 1, 4, 4)],
     ),
 ]
+
+
+def with_states(shape: tuple[int, ...], *states: tuple[int, ...]) -> InputSpec:
+    """A sequence and initial states, for a recurrent layer called on [x, h_0, ...]."""
+    return lambda rng, dtype: [sample(shape, rng, dtype), *(0.5 * sample(s, rng, dtype) for s in states)]
+
+
+def with_padding(shape: tuple[int, ...], padded: list[list[int]], query_key_value: bool) -> InputSpec:
+    """A sequence and a key padding mask (1: padding; a row of all ones is fully masked)."""
+
+    def make(rng: np.random.Generator, dtype: Any) -> Any:
+        x = sample(shape, rng, dtype)
+        mask = np.array(padded, dtype=np.int64)
+        return [x, x.copy(), 0.5 * x, mask] if query_key_value else [x, mask]
+
+    return make
+
+
+def attention_graph() -> Graph:
+    """A GRU's output sequence and final state through their own layers; cross-attention on top."""
+    x = Input(shape=(5, 3), name="x")
+    out, h = GRU(3, 4, rng=40)(x)
+    query = Dense(4, 4, rng=41)(out)
+    attended = MultiheadAttention(4, 2, rng=42)([query, out, out])
+    return Graph(inputs=x, outputs=[Flatten()(attended), Tanh()(Flatten()(h))])
+
+
+RECURRENT_CASES: list[ModuleCase] = [
+    ("RNN-tanh", lambda: RNN(3, 4, rng=43), [(2, 5, 3)]),
+    ("RNN-relu-2-layers", lambda: RNN(3, 4, 2, "relu", rng=44), [(2, 4, 3)]),
+    (
+        "RNN-bidirectional-states-time-major",
+        lambda: RNN(3, 4, bidirectional=True, batch_first=False, rng=45),
+        [with_states((4, 2, 3), (2, 2, 4))],
+    ),
+    ("GRU", lambda: GRU(3, 4, rng=46), [(2, 6, 3), (1, 1, 3)]),
+    (
+        "GRU-2-layers-bidirectional-states",
+        lambda: GRU(3, 3, num_layers=2, bidirectional=True, rng=47),
+        [with_states((2, 4, 3), (2, 4, 3))],
+    ),
+    ("GRU-no-bias-dropout", lambda: GRU(2, 3, num_layers=2, bias=False, dropout=0.3, rng=48), [(3, 4, 2)]),
+    ("LSTM", lambda: LSTM(3, 4, rng=49), [(2, 5, 3)]),
+    (
+        "LSTM-2-layers-bidirectional-states",
+        lambda: LSTM(2, 3, num_layers=2, bidirectional=True, rng=50),
+        [with_states((2, 4, 2), (2, 4, 3), (2, 4, 3))],
+    ),
+    ("Select", lambda: Select(1), [several((2, 3), (2, 4, 2))]),
+    ("Select-after-LSTM", lambda: Sequential(LSTM(3, 4, rng=51), Select(0)), [(2, 4, 3)]),
+    ("MultiheadAttention-self", lambda: MultiheadAttention(6, 2, rng=52), [(2, 4, 6)]),
+    (
+        "MultiheadAttention-causal-no-bias",
+        lambda: MultiheadAttention(4, 1, bias=False, causal=True, rng=53),
+        [(2, 5, 4)],
+    ),
+    (
+        "MultiheadAttention-cross-weights",
+        lambda: MultiheadAttention(6, 3, need_weights=True, average_attn_weights=False, rng=54),
+        [several((2, 3, 6), (2, 5, 6), (2, 5, 6))],
+    ),
+    (
+        "MultiheadAttention-padding-fully-masked",
+        lambda: MultiheadAttention(4, 2, need_weights=True, batch_first=False, rng=55),
+        [with_padding((4, 3, 4), [[0, 0, 1, 1], [1, 1, 1, 1], [0, 0, 0, 0]], query_key_value=True)],
+    ),
+    ("TransformerEncoderLayer", lambda: TransformerEncoderLayer(4, 2, 6, dropout=0.0, rng=56), [(2, 3, 4)]),
+    (
+        "TransformerEncoderLayer-pre-norm-gelu-padding",
+        lambda: TransformerEncoderLayer(
+            4, 2, 5, dropout=0.2, activation="gelu", norm_first=True, causal=True, rng=57
+        ),
+        [with_padding((2, 4, 4), [[0, 0, 0, 1], [0, 0, 0, 0]], query_key_value=False)],
+    ),
+    ("PositionalEmbedding", lambda: PositionalEmbedding(6, 3, std=1.0, rng=58), [(2, 4, 3)]),
+    ("Graph-recurrent-attention", attention_graph, [(2, 5, 3)]),
+]
+MODULE_CASES += RECURRENT_CASES
 
 
 def _near(shape: tuple[int, ...], scale: float) -> Callable[[np.random.Generator], tuple[Array, Array]]:

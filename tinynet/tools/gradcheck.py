@@ -193,7 +193,10 @@ def _check_deterministic(objective: _Objective, subject: str) -> float:
 
 
 def _check_backward(model: Module, objective: _Objective, inputs: list[Array], subject: str) -> list[Any]:
-    """Run backward twice; check dL/dx's shape and dtype, and that parameter gradients accumulate."""
+    """Run backward twice; check dL/dx's shape and dtype, and that parameter gradients accumulate.
+
+    Of several inputs, one may get None ("no gradient flows here", as ``Select`` gives the outputs
+    it does not pick): it is checked against the finite differences as zeros."""
     objective.value()
     model.zero_grad()
     grads_in = _as_list(model.backward(objective.output_gradient()))
@@ -205,6 +208,9 @@ def _check_backward(model: Module, objective: _Objective, inputs: list[Array], s
         if x.dtype.kind in "iu":
             continue  # indices: no gradient to check
         label = "dL/dx" if len(inputs) == 1 else f"dL/dx[{i}]"
+        if grad is None and len(inputs) > 1:  # "no gradient flows here": checked as zeros below
+            grads_in[i] = np.zeros_like(x)
+            continue
         if grad is None or np.shape(grad) != x.shape:
             got = fmt_shape(np.shape(grad)) if grad is not None else None
             raise GradcheckError(
@@ -234,9 +240,9 @@ def _check_float32(module: Module, x: Any, subject: str) -> None:
     inputs = [a.astype(np.float32) if a.dtype.kind == "f" else a for a in inputs]
     promoted: list[str] = []
 
-    def wrap(name: str, layer: Module, kind: str, method: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        def checked(value: Any) -> Any:
-            result = method(value)
+    def wrap(name: str, layer: Module, kind: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def checked(value: Any, **options: Any) -> Any:
+            result = method(value, **options)
             for item in _as_list(result) if kind != "backward_parameters" else []:
                 if item is not None and np.asarray(item).dtype == np.float64 and not promoted:
                     promoted.append(f"{kind} of {one_line(layer)}{f' ({name})' if name else ''}")
