@@ -38,12 +38,13 @@ from tinynet.core.files import atomic_write_bytes
 from tinynet.core.inspect import example_input
 from tinynet.core.module import Module
 from tinynet.layers.activation import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from tinynet.layers.attention import MultiheadAttention, TransformerEncoderLayer
 from tinynet.layers.containers import Concat, Residual, Sequential
 from tinynet.layers.conv import Conv1d, Conv2d, conv_pads
 from tinynet.layers.core import Dense, Dropout, Dropout2d, Flatten, Permute, Reshape
-from tinynet.layers.embedding import Embedding
+from tinynet.layers.embedding import Embedding, PositionalEmbedding
 from tinynet.layers.graph import Graph
-from tinynet.layers.merge import Add, Concatenate, Merge, Multiply
+from tinynet.layers.merge import Add, Concatenate, Merge, Multiply, Select
 from tinynet.layers.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from tinynet.layers.pooling import (
     AdaptiveAvgPool1d,
@@ -53,6 +54,7 @@ from tinynet.layers.pooling import (
     MaxPool1d,
     MaxPool2d,
 )
+from tinynet.layers.recurrent import GRU, LSTM, RNN
 
 INSTALL_HINT = "pip install 'tinynet[onnx]'"
 OPSETS = range(13, 22)
@@ -115,6 +117,18 @@ class OnnxBuilder:
         if domain == "ai.onnx.ml":
             self.ml_domain = True
         return output
+
+    def node_outputs(
+        self, op: str, inputs: Sequence[str], count: int, hint: str, **attributes: Any
+    ) -> list[str]:
+        """Add one node with ``count`` outputs (an ``LSTM``'s Y, Y_h, Y_c); returns their names."""
+        outputs = [self.fresh(hint) for _ in range(count)]
+        self.nodes.append(self.onnx.helper.make_node(op, list(inputs), outputs, **attributes))
+        return outputs
+
+    def ints(self, values: Sequence[int], hint: str = "ints") -> str:
+        """An int64 initializer (shapes, axes, permutations)."""
+        return self.constant(np.array(list(values), dtype=np.int64), hint, dtype=np.int64)
 
 
 # -- the built-in converters --------------------------------------------------------------------------
@@ -266,10 +280,155 @@ def _multiply(m: Multiply, b: OnnxBuilder, x: list[str]) -> list[str]:
 
 
 def _graph(m: Graph, b: OnnxBuilder, x: list[str]) -> list[str]:
-    values = {name: tensor for (name, _, _), tensor in zip(m.input_specs, x, strict=True)}
+    values: dict[str, Any] = {name: tensor for (name, _, _), tensor in zip(m.input_specs, x, strict=True)}
     for wire, layer in zip(m.wires, m.layers, strict=True):
-        values[wire.name] = convert(layer, b, [values[n] for n in wire.inputs])[0]
+        reads = [values[n] for n in wire.inputs]
+        several = len(reads) == 1 and isinstance(reads[0], list)  # a Select reading a module's outputs
+        outs = convert(layer, b, reads[0] if several else reads)
+        values[wire.name] = outs if len(outs) > 1 else outs[0]
     return [values[name] for name in m.output_names]
+
+
+# -- sequences: recurrent layers and attention ---------------------------------------------------------
+# PyTorch's gate order -> ONNX's: LSTM i f g o -> i o f c; GRU r z n -> z r h
+GATE_ORDER: dict[type, list[int]] = {RNN: [0], GRU: [1, 0, 2], LSTM: [0, 3, 1, 2]}
+
+
+def _gates(values: np.ndarray, order: list[int]) -> np.ndarray:
+    """Rows of a (G * H, ...) weight or (G * H,) bias reordered gate by gate."""
+    blocks = np.split(values, len(order), axis=0)
+    return np.concatenate([blocks[i] for i in order], axis=0)
+
+
+def _time_major(b: OnnxBuilder, tensor: str, batch_first: bool) -> str:
+    return b.node("Transpose", [tensor], "time_major", perm=[1, 0, 2]) if batch_first else tensor
+
+
+def _recurrent(m: RNN | GRU | LSTM, b: OnnxBuilder, x: list[str]) -> list[str]:
+    """One ONNX RNN/GRU/LSTM node per layer (both directions in it), time-major inside."""
+    op, order, d, h = type(m).__name__, GATE_ORDER[type(m)], m.num_directions, m.hidden_size
+    seq = _time_major(b, x[0], m.batch_first)
+    states = [_time_major(b, s, m.batch_first) for s in x[1:]]  # (layers * D, N, H)
+    finals: list[list[str]] = [[] for _ in range(m.states)]
+    attributes: dict[str, Any] = {"hidden_size": h, "direction": "bidirectional" if d == 2 else "forward"}
+    if isinstance(m, GRU):
+        attributes["linear_before_reset"] = 1  # PyTorch's n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+    if isinstance(m, RNN):
+        attributes["activations"] = ["Relu" if m.nonlinearity == "relu" else "Tanh"] * d
+    for layer in range(m.num_layers):
+        params = [m.cell_parameters(layer, direction) for direction in range(d)]
+        w = np.stack([_gates(w_ih.data, order) for w_ih, _, _, _ in params])
+        r = np.stack([_gates(w_hh.data, order) for _, w_hh, _, _ in params])
+        inputs = [seq, b.constant(w, "W"), b.constant(r, "R")]
+        if m.bias:
+            biases = [
+                np.concatenate([_gates(bi.data, order), _gates(bh.data, order)]) for _, _, bi, bh in params
+            ]
+            inputs.append(b.constant(np.stack(biases), "B"))
+        else:
+            inputs.append("")
+        inputs.append("")  # sequence_lens: every sequence is whole
+        span = [b.ints([layer * d]), b.ints([(layer + 1) * d]), b.ints([0])]
+        inputs += [b.node("Slice", [state, *span], "initial") for state in states]
+        while inputs[-1] == "":  # no trailing empty optional inputs
+            inputs.pop()
+        outs = b.node_outputs(op, inputs, 1 + m.states, op.lower(), **attributes)
+        for final, out in zip(finals, outs[1:], strict=True):
+            final.append(out)
+        # Y (L, D, N, H) -> (L, N, D * H), the next layer's input
+        seq = b.node("Transpose", [outs[0]], "merge_directions", perm=[0, 2, 1, 3])
+        seq = b.node("Reshape", [seq, b.ints([0, 0, -1])], "merge_directions")
+    results = [seq]
+    for parts in finals:
+        results.append(b.node("Concat", parts, "final_state", axis=0) if len(parts) > 1 else parts[0])
+    return [_time_major(b, r, m.batch_first) for r in results]  # back to batch-major: a swap either way
+
+
+def _attention_heads(b: OnnxBuilder, tensor: str, m: MultiheadAttention, perm: list[int]) -> str:
+    split = b.node("Reshape", [tensor, b.ints([0, 0, m.num_heads, m.embed_dim // m.num_heads])], "heads")
+    return b.node("Transpose", [split], "heads", perm=perm)
+
+
+def _multihead_attention(m: MultiheadAttention, b: OnnxBuilder, x: list[str]) -> list[str]:
+    """MatMul, Softmax, MatMul per head; masks as Where, and a fully masked row as zeros."""
+    e = m.embed_dim
+    q, k, v = (x * 3)[:3] if len(x) == 1 else x[:3]
+    if not m.batch_first:
+        q, k, v = (_time_major(b, t, True) for t in (q, k, v))
+    w = m.in_proj_weight.data
+    bias = m.in_proj_bias.data if m.in_proj_bias is not None else None
+    projected = []
+    for i, tensor in enumerate((q, k, v)):
+        y = b.node("MatMul", [tensor, b.constant(w[i * e : (i + 1) * e].T, "in_proj")], "project")
+        if bias is not None:
+            y = b.node("Add", [y, b.constant(bias[i * e : (i + 1) * e], "in_proj_bias")], "project")
+        projected.append(y)
+    queries = _attention_heads(b, projected[0], m, [0, 2, 1, 3])  # (N, h, L, d)
+    keys_t = _attention_heads(b, projected[1], m, [0, 2, 3, 1])  # (N, h, d, S)
+    values = _attention_heads(b, projected[2], m, [0, 2, 1, 3])
+    scores = b.node("MatMul", [queries, keys_t], "scores")
+    scores = b.node("Mul", [scores, b.constant(1.0 / math.sqrt(e // m.num_heads))], "scores")
+    blocked = None
+    if m.causal:  # (L, S): True above the diagonal, built from the scores' own shape
+        sizes = b.node("Slice", [b.node("Shape", [scores]), b.ints([2]), b.ints([4])], "lengths")
+        one = b.onnx.numpy_helper.from_array(np.ones(1, b.dtype))
+        ones = b.node("ConstantOfShape", [sizes], "ones", value=one)
+        future = b.node("Trilu", [ones, b.constant(np.array(1), dtype=np.int64)], "future", upper=1)
+        blocked = b.node("Cast", [future], "causal", to=b.onnx.TensorProto.BOOL)
+    if len(x) == 4:  # key_padding_mask (N, S): nonzero is padding
+        padding = b.node("Cast", [x[3]], "padding", to=b.onnx.TensorProto.BOOL)
+        padding = b.node("Unsqueeze", [padding, b.ints([1, 2])], "padding")
+        blocked = padding if blocked is None else b.node("Or", [blocked, padding], "blocked")
+    if blocked is not None:
+        scores = b.node("Where", [blocked, b.constant(np.finfo(b.dtype).min), scores], "masked")
+    probs = b.node("Softmax", [scores], "attention", axis=-1)
+    if blocked is not None:  # 0 for a row with no allowed key (Softmax would spread it evenly)
+        allowed = b.node("Cast", [b.node("Not", [blocked])], "allowed", to=b.tensor_type)
+        count = b.node("ReduceSum", [allowed, b.ints([-1])], "allowed", keepdims=1)
+        probs = b.node("Mul", [probs, b.node("Min", [count, b.constant(1.0)])], "attention")
+    heads = b.node("MatMul", [probs, values], "heads_out")
+    merged = b.node("Transpose", [heads], "merge_heads", perm=[0, 2, 1, 3])
+    merged = b.node("Reshape", [merged, b.ints([0, 0, e])], "merge_heads")
+    y = b.node("MatMul", [merged, b.constant(m.out_proj_weight.data.T, "out_proj")], "attention_out")
+    if m.out_proj_bias is not None:
+        y = b.node("Add", [y, b.constant(m.out_proj_bias.data, "out_proj_bias")], "attention_out")
+    y = y if m.batch_first else _time_major(b, y, True)
+    if not m.need_weights:
+        return [y]
+    if not m.average_attn_weights:
+        return [y, probs]
+    total = b.node("ReduceSum", [probs, b.ints([1])], "weights", keepdims=0)
+    return [y, b.node("Mul", [total, b.constant(1.0 / m.num_heads)], "weights")]
+
+
+def _transformer_encoder_layer(m: TransformerEncoderLayer, b: OnnxBuilder, x: list[str]) -> list[str]:
+    h = _time_major(b, x[0], not m.batch_first)  # batch-major inside (a swap when time-major)
+    mask = x[1:]
+
+    def attend(t: str) -> str:
+        return convert(m.self_attn, b, [t, t, t, *mask])[0]
+
+    def feed_forward(t: str) -> str:
+        for part in (m.linear1, m.activation, m.linear2):
+            t = convert(part, b, [t])[0]
+        return t
+
+    def norm(layer: LayerNorm, t: str) -> str:
+        return convert(layer, b, [t])[0]
+
+    if m.norm_first:
+        h = b.node("Add", [h, attend(norm(m.norm1, h))], "residual")
+        y = b.node("Add", [h, feed_forward(norm(m.norm2, h))], "residual")
+    else:
+        h = norm(m.norm1, b.node("Add", [h, attend(h)], "residual"))
+        y = norm(m.norm2, b.node("Add", [h, feed_forward(h)], "residual"))
+    return [_time_major(b, y, not m.batch_first)]
+
+
+def _positional_embedding(m: PositionalEmbedding, b: OnnxBuilder, x: list[str]) -> list[str]:
+    length = b.node("Slice", [b.node("Shape", x), b.ints([1]), b.ints([2])], "length")
+    table = b.node("Slice", [b.constant(m.weight.data, "positions"), b.ints([0]), length, b.ints([0])])
+    return [b.node("Add", [x[0], table], "positional")]
 
 
 CONVERTERS: dict[type, Converter] = {
@@ -307,6 +466,13 @@ CONVERTERS: dict[type, Converter] = {
     Multiply: _multiply,
     Concatenate: lambda m, b, x: [b.node("Concat", x, "concatenate", axis=1)],
     Graph: _graph,
+    Select: lambda m, b, x: [x[m.index]],
+    RNN: _recurrent,
+    GRU: _recurrent,
+    LSTM: _recurrent,
+    MultiheadAttention: _multihead_attention,
+    TransformerEncoderLayer: _transformer_encoder_layer,
+    PositionalEmbedding: _positional_embedding,
 }
 
 

@@ -152,9 +152,10 @@ class _Recurrent(Module):
     def _suffixes(self) -> tuple[str, ...]:
         return ("", "_reverse") if self.bidirectional else ("",)
 
-    def _parameters(
+    def cell_parameters(
         self, layer: int, direction: int
     ) -> tuple[Parameter, Parameter, Parameter | None, Parameter | None]:
+        """``(weight_ih, weight_hh, bias_ih, bias_hh)`` of one layer in one direction (0 or 1)."""
         suffix = f"_l{layer}{self._suffixes()[direction]}"
         b_ih = getattr(self, "bias_ih" + suffix) if self.bias else None
         b_hh = getattr(self, "bias_hh" + suffix) if self.bias else None
@@ -236,7 +237,7 @@ class _Recurrent(Module):
                 seq = np.ascontiguousarray(dropped.transpose(1, 0, 2))
             runs, outputs = [], []
             for direction in range(d):
-                w_ih, w_hh, b_ih, b_hh = self._parameters(layer, direction)
+                w_ih, w_hh, b_ih, b_hh = self.cell_parameters(layer, direction)
                 xp = (seq.reshape(steps * n, -1) @ w_ih.data.T).reshape(steps, n, -1)
                 if b_ih is not None:
                     xp += b_ih.data
@@ -289,7 +290,7 @@ class _Recurrent(Module):
         for layer in reversed(range(self.num_layers)):
             grad_in: Array | None = None
             for direction, run in enumerate(cache[layer]):
-                w_ih, w_hh, b_ih, b_hh = self._parameters(layer, direction)
+                w_ih, w_hh, b_ih, b_hh = self.cell_parameters(layer, direction)
                 k = layer * d + direction
                 finals = [
                     np.zeros((n, h), self.dtype) if g is None else np.array(g[k], self.dtype)

@@ -263,10 +263,11 @@ RECURRENT_CASES: list[ModuleCase] = [
     ("RNN-tanh", lambda: RNN(3, 4, rng=43), [(2, 5, 3)]),
     ("RNN-relu-2-layers", lambda: RNN(3, 4, 2, "relu", rng=44), [(2, 4, 3)]),
     (
-        "RNN-bidirectional-states-time-major",
-        lambda: RNN(3, 4, bidirectional=True, batch_first=False, rng=45),
-        [with_states((4, 2, 3), (2, 2, 4))],
+        "RNN-bidirectional-states",
+        lambda: RNN(3, 4, bidirectional=True, rng=45),
+        [with_states((2, 4, 3), (2, 2, 4))],
     ),
+    ("RNN-time-major", lambda: RNN(3, 4, batch_first=False, rng=59), [(4, 2, 3)]),
     ("GRU", lambda: GRU(3, 4, rng=46), [(2, 6, 3), (1, 1, 3)]),
     (
         "GRU-2-layers-bidirectional-states",
@@ -295,8 +296,18 @@ RECURRENT_CASES: list[ModuleCase] = [
     ),
     (
         "MultiheadAttention-padding-fully-masked",
-        lambda: MultiheadAttention(4, 2, need_weights=True, batch_first=False, rng=55),
-        [with_padding((4, 3, 4), [[0, 0, 1, 1], [1, 1, 1, 1], [0, 0, 0, 0]], query_key_value=True)],
+        lambda: MultiheadAttention(4, 2, need_weights=True, rng=55),
+        [with_padding((3, 4, 4), [[0, 0, 1, 1], [1, 1, 1, 1], [0, 0, 0, 0]], query_key_value=True)],
+    ),
+    (
+        "MultiheadAttention-time-major",
+        lambda: MultiheadAttention(4, 2, batch_first=False, rng=60),
+        [(5, 2, 4)],
+    ),
+    (
+        "TransformerEncoderLayer-time-major",
+        lambda: TransformerEncoderLayer(4, 1, 3, dropout=0.0, batch_first=False, rng=61),
+        [(3, 2, 4)],
     ),
     ("TransformerEncoderLayer", lambda: TransformerEncoderLayer(4, 2, 6, dropout=0.0, rng=56), [(2, 3, 4)]),
     (
