@@ -44,7 +44,7 @@ INSIDE: dict[str, list[list[str]]] = {
     "layers": [
         ["special"],
         ["activation", "core", "normalization", "embedding", "merge", "containers", "conv"],
-        ["graph", "pooling"],
+        ["graph", "pooling", "recurrent", "attention"],
     ],
     "training": [
         ["metrics", "losses", "optim", "schedules", "clip", "regularizers", "callbacks"],

@@ -67,9 +67,13 @@ def shape_text(value: Any) -> str:
 
 
 def example_input(model: Module, in_features: int | tuple[int, ...] | None) -> Any:
-    """One sample for ``model``: ``model.example_input`` when it has one, else zeros of the shape
-    ``in_features`` (an int: that many features; a tuple: one sample's shape) or of its width."""
+    """One sample for ``model``: ``model.example_input`` when it has one (or the first of its
+    ``layers`` does: indices for an Embedding, a sequence for a recurrent layer), else zeros of the
+    shape ``in_features`` (an int: that many features; a tuple: one sample's shape) or of its width."""
     make = getattr(model, "example_input", None)
+    layers = getattr(model, "layers", None)
+    if not callable(make) and isinstance(layers, list) and layers:
+        make = getattr(layers[0], "example_input", None)
     if callable(make):
         return make(in_features)
     shape = in_features if in_features is not None else model.input_width()

@@ -320,11 +320,10 @@ def _recurrent(m: RNN | GRU | LSTM, b: OnnxBuilder, x: list[str]) -> list[str]:
         w = np.stack([_gates(w_ih.data, order) for w_ih, _, _, _ in params])
         r = np.stack([_gates(w_hh.data, order) for _, w_hh, _, _ in params])
         inputs = [seq, b.constant(w, "W"), b.constant(r, "R")]
-        if m.bias:
-            biases = [
-                np.concatenate([_gates(bi.data, order), _gates(bh.data, order)]) for _, _, bi, bh in params
-            ]
-            inputs.append(b.constant(np.stack(biases), "B"))
+        biases = [(bi, bh) for _, _, bi, bh in params if bi is not None and bh is not None]
+        if biases:  # ONNX's B: [W_b, R_b] per direction
+            stacked = [np.concatenate([_gates(bi.data, order), _gates(bh.data, order)]) for bi, bh in biases]
+            inputs.append(b.constant(np.stack(stacked), "B"))
         else:
             inputs.append("")
         inputs.append("")  # sequence_lens: every sequence is whole

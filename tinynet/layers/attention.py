@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,12 +37,14 @@ from tinynet.core.checks import (
     as_float_dtype,
     as_generator,
     check_float,
+    check_grad_out,
     check_int,
     fmt_shape,
+    one_line,
 )
 from tinynet.core.container import Container
 from tinynet.core.module import Module
-from tinynet.core.parameter import Parameter
+from tinynet.core.parameter import Parameter, allocate
 from tinynet.core.registry import register_module
 from tinynet.layers.activation import GELU, ReLU
 from tinynet.layers.core import Dense, Dropout
@@ -60,14 +63,20 @@ def safe_softmax(scores: Array) -> Array:
     return scores
 
 
+@dataclass
 class _Saved:
-    """What one forward kept for backward."""
+    """What one forward kept for backward: the inputs (query, key, value batch-major; whether they
+    came as a list; whether a mask came in it), the heads (N, h, T, d), the softmax and the attention
+    after dropout (N, h, L, S), the merged heads (N * L, E), and (N, L, S)."""
 
-    __slots__ = ("attention", "dims", "heads_out", "inputs", "keys", "probs", "queries", "values")
-
-    def __init__(self, **values: Any) -> None:
-        for name, value in values.items():
-            setattr(self, name, value)
+    inputs: tuple[Array, Array, Array, bool, bool]
+    queries: Array
+    keys: Array
+    values: Array
+    probs: Array
+    attention: Array
+    heads_out: Array
+    dims: tuple[int, int, int]
 
 
 @register_module
@@ -88,7 +97,7 @@ class MultiheadAttention(Module):
     ``out_proj_weight`` (E, E) and ``out_proj_bias`` (E,) (PyTorch's ``out_proj.weight``/``.bias``).
     """
 
-    not_settings: ClassVar[tuple[str, ...]] = ("rng",)
+    not_settings: ClassVar[tuple[str, ...]] = ("init", "rng")
     setting_attributes: ClassVar[dict[str, str]] = {"bias": "has_bias"}
     caches: ClassVar[tuple[str, ...]] = ("_saved",)
 
@@ -103,10 +112,13 @@ class MultiheadAttention(Module):
         need_weights: bool = False,
         average_attn_weights: bool = True,
         causal: bool = False,
+        init: str = "torch",
         dtype: DTypeLike = np.float64,
         rng: RngLike = None,
     ) -> None:
         super().__init__()
+        if init not in ("torch", "zeros"):
+            raise ValueError(f"init must be 'torch' (PyTorch's initialization) or 'zeros', got {init!r}")
         self.embed_dim = check_int(embed_dim, "embed_dim", minimum=1)
         self.num_heads = check_int(num_heads, "num_heads", minimum=1)
         if self.embed_dim % self.num_heads:
@@ -122,26 +134,28 @@ class MultiheadAttention(Module):
         resolved = as_float_dtype(dtype)
         generator = as_generator(rng)
         e = self.embed_dim
+
         # PyTorch's initialization: Xavier-uniform over the whole (3E, E) projection, zero biases,
         # U(-1/sqrt(E), 1/sqrt(E)) for the output projection
-        limit = math.sqrt(6.0 / (e + 3 * e))
-        self.in_proj_weight = Parameter(
-            generator.uniform(-limit, limit, (3 * e, e)).astype(resolved), True, "in_proj_weight", copy=False
-        )
-        self.in_proj_bias = Parameter(np.zeros(3 * e, resolved), False, "in_proj_bias") if bias else None
-        bound = 1.0 / math.sqrt(e)
-        self.out_proj_weight = Parameter(
-            generator.uniform(-bound, bound, (e, e)).astype(resolved), True, "out_proj_weight", copy=False
-        )
-        self.out_proj_bias = Parameter(np.zeros(e, resolved), False, "out_proj_bias") if bias else None
+        def weight(shape: tuple[int, int], bound: float, name: str) -> Parameter:
+            values = allocate(shape, resolved)
+            if init == "torch":
+                values[...] = generator.uniform(-bound, bound, shape)
+            return Parameter(values, True, name, copy=False)
+
+        self.in_proj_weight = weight((3 * e, e), math.sqrt(6.0 / (e + 3 * e)), "in_proj_weight")
+        self.in_proj_bias = Parameter(allocate((3 * e,), resolved), False, "in_proj_bias") if bias else None
+        self.out_proj_weight = weight((e, e), 1.0 / math.sqrt(e), "out_proj_weight")
+        self.out_proj_bias = Parameter(allocate((e,), resolved), False, "out_proj_bias") if bias else None
         self.attn_dropout = Dropout(self.dropout, rng=generator)
         self._saved: _Saved | None = None
 
     @classmethod
     @override
     def from_config(cls, config: dict[str, Any], children: Sequence[Module] = ()) -> Self:
-        """The layer from its settings (its Dropout child carries nothing the settings do not)."""
-        return cls(**config)
+        """The layer with zero weights (no random draw; a model file's weights are loaded next). Its
+        Dropout child carries nothing the settings do not."""
+        return cls(**config, init="zeros")
 
     @property
     def dtype(self) -> np.dtype[Any]:
@@ -384,7 +398,7 @@ class TransformerEncoderLayer(Container):
         "dropout": "dropout_p",
         "activation": "activation_name",
     }
-    caches: ClassVar[tuple[str, ...]] = ("_listed",)
+    caches: ClassVar[tuple[str, ...]] = ("_listed", "_shape")
 
     def __init__(
         self,
@@ -403,6 +417,39 @@ class TransformerEncoderLayer(Container):
         rng: RngLike = None,
     ) -> None:
         super().__init__()
+        self._settings(
+            d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first,
+            bias, causal,
+        )  # fmt: skip
+        generator = as_generator(rng)
+        resolved = as_float_dtype(dtype)
+        p = self.dropout_p
+        self.self_attn = MultiheadAttention(
+            d_model, nhead, p, bias, True, causal=causal, dtype=resolved, rng=generator
+        )
+        dense: dict[str, Any] = {"init": "xavier_uniform", "bias": bias, "dtype": resolved, "rng": generator}
+        self.linear1 = Dense(d_model, dim_feedforward, **dense)
+        self.dropout = Dropout(p, rng=generator)
+        self.linear2 = Dense(dim_feedforward, d_model, **dense)
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, dtype=resolved)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, dtype=resolved)
+        self.dropout1 = Dropout(p, rng=generator)
+        self.dropout2 = Dropout(p, rng=generator)
+        self.activation: Module = ReLU() if activation == "relu" else GELU()
+
+    def _settings(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int,
+        dropout: float,
+        activation: str,
+        layer_norm_eps: float,
+        batch_first: bool,
+        norm_first: bool,
+        bias: bool,
+        causal: bool,
+    ) -> None:
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {activation!r}")
         self.d_model = check_int(d_model, "d_model", minimum=1)
@@ -415,42 +462,40 @@ class TransformerEncoderLayer(Container):
         self.norm_first = bool(norm_first)
         self.has_bias = bool(bias)
         self.causal = bool(causal)
-        generator = as_generator(rng)
-        resolved = as_float_dtype(dtype)
-        p = self.dropout_p
-        self.self_attn = MultiheadAttention(
-            d_model, nhead, p, bias, True, causal=causal, dtype=resolved, rng=generator
-        )
-        self.linear1 = Dense(
-            d_model, dim_feedforward, init="xavier_uniform", bias=bias, dtype=resolved, rng=generator
-        )
-        self.dropout = Dropout(p, rng=generator)
-        self.linear2 = Dense(
-            dim_feedforward, d_model, init="xavier_uniform", bias=bias, dtype=resolved, rng=generator
-        )
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, dtype=resolved)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, dtype=resolved)
-        self.dropout1 = Dropout(p, rng=generator)
-        self.dropout2 = Dropout(p, rng=generator)
-        self.activation: Module = ReLU() if activation == "relu" else GELU()
         self._listed: bool | None = None
+        self._shape: tuple[int, ...] | None = None
 
     @classmethod
     @override
     def from_config(cls, config: dict[str, Any], children: Sequence[Module] = ()) -> Self:
-        """The block from its settings, its parts replaced by ``children`` (rebuilt from a file)."""
-        block = cls(**config)
-        names = [name for name, _ in block.named_children()]
-        if children:
-            if len(children) != len(names):
-                raise ValueError(f"TransformerEncoderLayer has {len(names)} parts, got {len(children)}")
-            for name, child in zip(names, children, strict=True):
-                if type(child) is not type(getattr(block, name)):
-                    raise ValueError(
-                        f"TransformerEncoderLayer.{name} must be a {type(getattr(block, name)).__name__}, "
-                        f"got {type(child).__name__}"
-                    )
-                setattr(block, name, child)
+        """The block around ``children`` (its parts rebuilt from a file, in ``named_children`` order),
+        or a new one when none are given. Nothing is allocated around the given parts."""
+        if not children:
+            return cls(**config)
+        block = cls.__new__(cls)
+        Container.__init__(block)
+        block._settings(**{k: v for k, v in config.items() if k != "dtype"})
+        e, ff = block.d_model, block.dim_feedforward
+        expected: list[tuple[str, type, Any]] = [
+            ("self_attn", MultiheadAttention, lambda m: (m.embed_dim, m.num_heads) == (e, block.nhead)),
+            ("linear1", Dense, lambda m: (m.in_features, m.out_features) == (e, ff)),
+            ("dropout", Dropout, None),
+            ("linear2", Dense, lambda m: (m.in_features, m.out_features) == (ff, e)),
+            ("norm1", LayerNorm, lambda m: m.normalized_shape == (e,)),
+            ("norm2", LayerNorm, lambda m: m.normalized_shape == (e,)),
+            ("dropout1", Dropout, None),
+            ("dropout2", Dropout, None),
+            ("activation", ReLU if block.activation_name == "relu" else GELU, None),
+        ]
+        if len(children) != len(expected):
+            raise ValueError(f"TransformerEncoderLayer has {len(expected)} parts, got {len(children)}")
+        for (name, kind, fits), child in zip(expected, children, strict=True):
+            if type(child) is not kind or (fits is not None and not fits(child)):
+                raise ValueError(
+                    f"TransformerEncoderLayer.{name} must be a {kind.__name__} fitting d_model={e}, "
+                    f"nhead={block.nhead}, dim_feedforward={ff}; got {one_line(child)}"
+                )
+            setattr(block, name, child)
         return block
 
     @property
@@ -475,7 +520,8 @@ class TransformerEncoderLayer(Container):
 
     def _attend(self, x: Array, attn_mask: Any, key_padding_mask: Any) -> Array:
         def attend(value: Array) -> Array:
-            return self.self_attn.forward(value, attn_mask=attn_mask, key_padding_mask=key_padding_mask)
+            y: Array = self.self_attn.forward(value, attn_mask=attn_mask, key_padding_mask=key_padding_mask)
+            return y
 
         return self.call_child("dropout1", self.dropout1.forward, self.call_child("self_attn", attend, x))
 
@@ -514,7 +560,9 @@ class TransformerEncoderLayer(Container):
             )
             ff = self.call_child("dropout2", self.dropout2.forward, self._feed_forward(x1))
             y = self.call_child("norm2", self.norm2.forward, x1 + ff)
-        return y if self.batch_first else np.ascontiguousarray(y.transpose(1, 0, 2))
+        y = y if self.batch_first else np.ascontiguousarray(y.transpose(1, 0, 2))
+        self._shape = y.shape
+        return y
 
     @override
     def __call__(self, x: Any, attn_mask: Any = None, key_padding_mask: Any = None) -> Any:
@@ -525,7 +573,7 @@ class TransformerEncoderLayer(Container):
     @override
     def backward(self, grad_out: Any) -> Any:
         listed = self._cached(self._listed)
-        g = np.asarray(grad_out)
+        g = check_grad_out(grad_out, self._cached(self._shape), self)
         if not self.batch_first:
             g = np.ascontiguousarray(g.transpose(1, 0, 2))
         if self.norm_first:

@@ -93,19 +93,6 @@ class Sequential(Container):
             sources = module.dot_nodes(dot, sources)
         return sources
 
-    def example_input(self, in_features: int | tuple[int, ...] | None = None) -> Any:
-        """One sample for ``summary()``: what the first layer asks for (indices for an Embedding, a
-        sequence for a recurrent layer), else zeros of ``in_features`` or the declared width."""
-        first = self.layers[0] if self.layers else None
-        make = getattr(first, "example_input", None)
-        if callable(make):
-            return make(in_features)
-        shape = in_features if in_features is not None else self.input_width()
-        if shape is None:
-            raise ValueError("summary: Sequential does not know its input width; pass in_features=")
-        sample = (shape,) if isinstance(shape, int) else tuple(shape)
-        return np.zeros((1, *sample), dtype=self.dtype or np.float64)
-
     def append(self, module: Module) -> Sequential:
         """Add ``module`` at the end and return self."""
         check_distinct([*self.layers, module], "Sequential")

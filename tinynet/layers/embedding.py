@@ -20,7 +20,7 @@ from tinynet.core.checks import (
 )
 from tinynet.core.init import Initializer, get_initializer
 from tinynet.core.module import Module
-from tinynet.core.parameter import Parameter
+from tinynet.core.parameter import Parameter, allocate
 from tinynet.core.registry import register_module
 
 
@@ -156,7 +156,9 @@ class PositionalEmbedding(Module):
         self.max_len = check_int(max_len, "max_len", minimum=1)
         self.embedding_dim = check_int(embedding_dim, "embedding_dim", minimum=1)
         resolved = as_float_dtype(dtype)
-        table = as_generator(rng).normal(0.0, std, (self.max_len, self.embedding_dim)).astype(resolved)
+        table = allocate((self.max_len, self.embedding_dim), resolved)
+        if std:
+            table[...] = as_generator(rng).normal(0.0, std, table.shape)
         self.weight = Parameter(table, regularize=False, name="weight", copy=False)
         self._length: int | None = None
 

@@ -49,7 +49,7 @@ from tinynet.core.checks import (
     fmt_shape,
 )
 from tinynet.core.module import Module
-from tinynet.core.parameter import Parameter
+from tinynet.core.parameter import Parameter, allocate
 from tinynet.core.registry import register_module
 from tinynet.layers.core import Dropout
 
@@ -87,7 +87,7 @@ class _Direction:
 class _Recurrent(Module):
     """The shared stack of layers and directions; a subclass gives the cell (see the module docstring)."""
 
-    not_settings: ClassVar[tuple[str, ...]] = ("rng",)  # the saved weights replace the draw
+    not_settings: ClassVar[tuple[str, ...]] = ("init", "rng")  # the saved weights replace the draw
     caches: ClassVar[tuple[str, ...]] = ("_cache", "_listed")
     gates: ClassVar[int] = 1
     states: ClassVar[int] = 1  # h; the LSTM also carries c
@@ -102,10 +102,13 @@ class _Recurrent(Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         *,
+        init: str = "torch",
         dtype: DTypeLike = np.float64,
         rng: RngLike = None,
     ) -> None:
         super().__init__()
+        if init not in ("torch", "zeros"):
+            raise ValueError(f"init must be 'torch' (PyTorch's uniform draw) or 'zeros', got {init!r}")
         self.input_size = check_int(input_size, "input_size", minimum=1)
         self.hidden_size = check_int(hidden_size, "hidden_size", minimum=1)
         self.num_layers = check_int(num_layers, "num_layers", minimum=1)
@@ -127,11 +130,18 @@ class _Recurrent(Module):
         for layer in range(self.num_layers):
             width = self.input_size if layer == 0 else self.hidden_size * self.num_directions
             for suffix in self._suffixes():
-                shapes = {"weight_ih": (rows, width), "weight_hh": (rows, self.hidden_size)}
+                shapes: dict[str, tuple[int, ...]] = {
+                    "weight_ih": (rows, width),
+                    "weight_hh": (rows, self.hidden_size),
+                }
                 if self.bias:
                     shapes.update(bias_ih=(rows,), bias_hh=(rows,))
                 for kind, shape in shapes.items():
-                    values = generator.uniform(-bound, bound, shape).astype(resolved)
+                    values = (
+                        generator.uniform(-bound, bound, shape).astype(resolved)
+                        if init == "torch"
+                        else allocate(shape, resolved)
+                    )
                     name = f"{kind}_l{layer}{suffix}"
                     setattr(self, name, Parameter(values, kind.startswith("weight"), name, copy=False))
         # one Dropout per joint between layers: gradcheck freezes them, their draws are reproducible
@@ -142,8 +152,9 @@ class _Recurrent(Module):
     @classmethod
     @override
     def from_config(cls, config: dict[str, Any], children: Sequence[Module] = ()) -> Self:
-        """The layer from its settings (its Dropout children carry nothing the settings do not)."""
-        return cls(**config)
+        """The layer with zero weights (no random draw; a model file's weights are loaded next). Its
+        Dropout children carry nothing the settings do not."""
+        return cls(**config, init="zeros")
 
     @property
     def num_directions(self) -> int:
@@ -163,7 +174,7 @@ class _Recurrent(Module):
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        return self.weight_ih_l0.data.dtype  # type: ignore[no-any-return]
+        return self.cell_parameters(0, 0)[0].data.dtype
 
     def input_width(self) -> int | None:
         return None  # a sequence layer: (N, L, E), not (N, E)
@@ -273,7 +284,7 @@ class _Recurrent(Module):
             array = np.asarray(g)
             if array.shape != expected:
                 raise ValueError(
-                    f"{self!r}.backward: gradient {i} must have the shape of forward output {i} "
+                    f"{self!r}.backward: grad_out for output {i} must have the shape of the forward output "
                     f"{fmt_shape(expected)}, got {fmt_shape(array.shape)}"
                 )
             grads.append(array.transpose(1, 0, 2) if self.batch_first else array)
@@ -350,6 +361,7 @@ class RNN(_Recurrent):
         dropout: float = 0.0,
         bidirectional: bool = False,
         *,
+        init: str = "torch",
         dtype: DTypeLike = np.float64,
         rng: RngLike = None,
     ) -> None:
@@ -358,7 +370,7 @@ class RNN(_Recurrent):
         self.nonlinearity = nonlinearity
         super().__init__(
             input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            dtype=dtype, rng=rng,
+            init=init, dtype=dtype, rng=rng,
         )  # fmt: skip
 
     @override
