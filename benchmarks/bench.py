@@ -329,6 +329,43 @@ CONV_CASES = {  # name: (tinynet layer, torch layer, input shape); float32, forw
 }
 
 
+def torch_output(result: Any) -> Any:
+    """The output sequence of a torch layer's call (recurrent layers and attention return tuples)."""
+    return result[0] if isinstance(result, tuple) else result
+
+
+SEQUENCE_CASES = {  # float32, forward + backward; the targets are 2x PyTorch
+    "GRU(32->128) on (64, 40, 32)": (
+        lambda: tn.GRU(32, 128, dtype=np.float32, rng=0),
+        lambda torch: torch.nn.GRU(32, 128, batch_first=True),
+        (64, 40, 32),
+    ),
+    "LSTM(32->128) on (64, 40, 32)": (
+        lambda: tn.LSTM(32, 128, dtype=np.float32, rng=0),
+        lambda torch: torch.nn.LSTM(32, 128, batch_first=True),
+        (64, 40, 32),
+    ),
+    "MultiheadAttention(128, 4 heads) on (64, 32, 128)": (
+        lambda: tn.MultiheadAttention(128, 4, dtype=np.float32, rng=0),
+        lambda torch: SelfAttention(torch.nn.MultiheadAttention(128, 4, batch_first=True)),
+        (64, 32, 128),
+    ),
+}
+
+
+class SelfAttention:
+    """PyTorch's attention called as self-attention without weights (its fused path), like ours."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+
+    def __call__(self, x: Any) -> Any:
+        return self.layer(x, x, x, need_weights=False)[0]
+
+    def zero_grad(self) -> None:
+        self.layer.zero_grad()
+
+
 def lenet(framework: Any = None) -> Any:
     """LeNet-5's shape on 28x28 images: two convolutions with pooling, three dense layers."""
     if framework is None:
@@ -348,20 +385,29 @@ def lenet(framework: Any = None) -> Any:
     )  # fmt: skip
 
 
-def conv_steps() -> dict[str, Callable[[], object]]:
-    """tinynet's forward + backward of each conv case, and a LeNet train step on (64, 1, 28, 28)."""
+def layer_steps(cases: dict[str, Any]) -> dict[str, Callable[[], object]]:
+    """tinynet's forward + backward of each case (only the first output carries a gradient)."""
     rng = np.random.default_rng(0)
     steps: dict[str, Callable[[], object]] = {}
-    for name, (ours, _, shape) in CONV_CASES.items():
+    for name, (ours, _, shape) in cases.items():
         layer, x = ours(), rng.standard_normal(shape).astype(np.float32)
-        g = rng.standard_normal(layer(x).shape).astype(np.float32)
+        out = layer(x)
+        g: Any = rng.standard_normal(out[0].shape if isinstance(out, list) else out.shape).astype(np.float32)
+        if isinstance(out, list):
+            g = [g, *[None] * (len(out) - 1)]
 
-        def both(layer: tn.Module = layer, x: Array = x, g: Array = g) -> object:
+        def both(layer: tn.Module = layer, x: Array = x, g: Any = g) -> object:
             layer.zero_grad()
             layer.forward(x)
             return layer.backward(g)
 
         steps[name] = both
+    return steps
+
+
+def conv_steps() -> dict[str, Callable[[], object]]:
+    """tinynet's forward + backward of each conv case, and a LeNet train step on (64, 1, 28, 28)."""
+    steps = layer_steps(CONV_CASES)
     steps["LeNet train step, batch 64"] = tinynet_steps_for(lenet(), (64, 1, 28, 28))
     return steps
 
@@ -375,7 +421,8 @@ def tinynet_steps_for(model: tn.Module, shape: tuple[int, ...]) -> Callable[[], 
     )["train_step"]
 
 
-def conv_torch_steps(threads: int) -> dict[str, Callable[[], object]] | None:
+def layer_torch_steps(cases: dict[str, Any], threads: int) -> dict[str, Callable[[], object]] | None:
+    """PyTorch's forward + backward of each case, on the same shapes."""
     try:
         import torch
     except ImportError:
@@ -383,19 +430,28 @@ def conv_torch_steps(threads: int) -> dict[str, Callable[[], object]] | None:
     torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     steps: dict[str, Callable[[], object]] = {}
-    for name, (ours, theirs, shape) in CONV_CASES.items():
+    for name, (_, theirs, shape) in cases.items():
         layer = theirs(torch)
         x = torch.from_numpy(rng.standard_normal(shape).astype(np.float32)).requires_grad_(True)
-        out_shape = tuple(ours()(x.detach().numpy()).shape)
+        out_shape = tuple(torch_output(layer(x)).shape)
         g = torch.from_numpy(rng.standard_normal(out_shape).astype(np.float32))
 
         def both(layer: Any = layer, x: Any = x, g: Any = g) -> object:
             layer.zero_grad()
             x.grad = None
-            layer(x).backward(g)
+            torch_output(layer(x)).backward(g)
             return x.grad
 
         steps[name] = both
+    return steps
+
+
+def conv_torch_steps(threads: int) -> dict[str, Callable[[], object]] | None:
+    steps = layer_torch_steps(CONV_CASES, threads)
+    if steps is None:
+        return None
+    import torch
+
     model = lenet(torch)
     x = torch.from_numpy(np.random.default_rng(1).standard_normal((64, 1, 28, 28)).astype(np.float32))
     y = torch.from_numpy(np.random.default_rng(1).integers(0, 10, 64))
@@ -670,6 +726,9 @@ def main(argv: list[str] | None = None) -> int:
     activations = activation_rows(budget)
     dense_nd = {f"{k}_us": v * 1e6 for k, v in measure(dense_nd_steps(), budget).items()}
     convs = [{"case": k, "tinynet_us": v * 1e6} for k, v in measure(conv_steps(), budget).items()]
+    sequences = [
+        {"case": k, "tinynet_us": v * 1e6} for k, v in measure(layer_steps(SEQUENCE_CASES), budget).items()
+    ]
     time.sleep(0.5)
     # PyTorch after NumPy, in a phase of its own: its OpenMP threads keep spinning after each call and
     # would steal the cores from OpenBLAS if the two alternated
@@ -682,6 +741,11 @@ def main(argv: list[str] | None = None) -> int:
     torch_convs = conv_torch_steps(int(threads))
     if torch_convs is not None:
         for row, seconds in zip(convs, measure(torch_convs, budget).values(), strict=True):
+            row["torch_us"] = seconds * 1e6
+            row["vs_torch"] = row["tinynet_us"] / row["torch_us"]
+    torch_sequences = layer_torch_steps(SEQUENCE_CASES, int(threads))
+    if torch_sequences is not None:
+        for row, seconds in zip(sequences, measure(torch_sequences, budget).values(), strict=True):
             row["torch_us"] = seconds * 1e6
             row["vs_torch"] = row["tinynet_us"] / row["torch_us"]
     torch_dense = dense_nd_torch(int(threads))
@@ -713,6 +777,7 @@ def main(argv: list[str] | None = None) -> int:
         "activations": activations,
         "dense_nd": dense_nd,
         "convs": convs,
+        "sequences": sequences,
         "conv_memory": conv_memory(),
         "memory": memory,
         "iris_fit": iris,
@@ -770,7 +835,7 @@ def render(results: dict[str, Any]) -> str:
     lines += [
         f"| {c['case']} | {c['tinynet_us']:.0f} | {c.get('torch_us', math.nan):.0f} "
         f"| {c.get('vs_torch', math.nan):.2f} |"
-        for c in results["convs"]
+        for c in [*results["convs"], *results["sequences"]]
     ]
     conv_memory = results["conv_memory"]
     lines.append(

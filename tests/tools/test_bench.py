@@ -32,8 +32,10 @@ def test_bench_quick_prints_the_tables_and_writes_json(tmp_path: Path) -> None:
     assert "| tiny | float32 |" in result.stdout and "| small | float64 |" in result.stdout
     assert "| tiny Adam step |" in result.stdout and "| GELU-tanh |" in result.stdout
     assert "environment:" in result.stdout and "iris fit, per epoch" in result.stdout
+    assert "| GRU(32->128) on (64, 40, 32) |" in result.stdout and "| MultiheadAttention(128" in result.stdout
     data = json.loads(out.read_text())
     assert {row["size"] for row in data["rows"]} == {"tiny", "small"}
+    assert len(data["sequences"]) == 3 and all(row["vs_torch"] > 0 for row in data["sequences"])
     for row in data["rows"]:
         for key in (
             "forward_us",

@@ -512,22 +512,25 @@ class LSTM(_Recurrent):
         # every gate is one tanh pass: i, f, o are sigmoids of halved pre-activations (see halved)
         scale = np.full(rows, 0.5, xp.dtype)
         scale[2 * size : 3 * size] = 1.0
-        shift = np.full(rows, 0.5, xp.dtype)
-        shift[2 * size : 3 * size] = 0.0
         w_t, b_hh = halved(w_hh, b_hh, xp, scale)
         if b_hh is not None:
             xp += b_hh  # once for all steps
+        # then sig = 0.5 t + 0.5 on i, f, o: full-size factors (a broadcast row is twice as slow)
+        half = np.ascontiguousarray(np.broadcast_to(scale, (n, rows)))
+        shift = np.where(half == 0.5, half, 0.0).astype(xp.dtype)
+        scratch = np.empty((n, size), xp.dtype)
         h, c = init[0], init[1]
         for t in _order(steps, reverse):
             a = gates[t]
             np.matmul(h, w_t, out=a)
             a += xp[t]
             np.tanh(a, out=a)
-            a *= scale
+            a *= half
             a += shift
             new_c = cells[t]
             np.multiply(a[:, size : 2 * size], c, out=new_c)
-            new_c += a[:, :size] * a[:, 2 * size : 3 * size]
+            np.multiply(a[:, :size], a[:, 2 * size : 3 * size], out=scratch)
+            new_c += scratch
             np.tanh(new_c, out=tanh_cells[t])
             np.multiply(a[:, 3 * size :], tanh_cells[t], out=out[t])
             h, c = out[t], new_c
@@ -539,26 +542,34 @@ class LSTM(_Recurrent):
     ) -> tuple[Array, Array, list[Array]]:
         gates, cells, tanh_cells = run.saved
         size = self.hidden_size
-        steps, n = cells.shape[:2]
-        # the local derivatives of every step at once, outside the loop: with the gates' derivatives
-        # s' (a (1 - a) for i, f, o; 1 - g^2 for g), dL/da = [dc g, dc c_prev, dc i, dh tanh(c)] s'
-        factors = gates * (1.0 - gates)
-        g_all = gates[:, :, 2 * size : 3 * size]
-        factors[:, :, 2 * size : 3 * size] = 1.0 - g_all * g_all
-        factors[:, :, :size] *= g_all
-        factors[:, :, size : 2 * size] *= run.previous(cells, run.init[1])
-        factors[:, :, 2 * size : 3 * size] *= gates[:, :, :size]
-        factors[:, :, 3 * size :] *= tanh_cells
-        through_h = gates[:, :, 3 * size :] * (1.0 - tanh_cells * tanh_cells)  # dc/dh = o tanh'(c)
-        cell_factors = factors[:, :, : 3 * size].reshape(steps, n, 3, size)
+        prev_cells = run.previous(cells, run.init[1])
         dxp = np.empty_like(gates)
-        dh, dc = finals
-        for t in _order(steps, not run.reverse):
-            dh = dh + grad[t]
-            da = dxp[t]
-            dc = dc + dh * through_h[t]
-            np.multiply(cell_factors[t], dc[:, None, :], out=da[:, : 3 * size].reshape(n, 3, size))
-            np.multiply(dh, factors[t, :, 3 * size :], out=da[:, 3 * size :])
-            dc = dc * gates[t, :, size : 2 * size]
-            dh = da @ w_hh
+        dh, dc = finals[0].copy(), finals[1].copy()  # updated in place from here on
+        # step by step on small, cache-resident arrays: with the gates' derivatives s' (a (1 - a)
+        # for i, f, o; 1 - g^2 for g), dL/da = [dc g, dc c_prev, dc i, dh tanh(c)] * s'
+        slope = np.empty_like(gates[0])
+        scratch = np.empty_like(dh)
+        blocks = [slice(k * size, (k + 1) * size) for k in range(4)]
+        for t in _order(len(gates), not run.reverse):
+            a, da, tc = gates[t], dxp[t], tanh_cells[t]
+            i, f, g, o = (a[:, b] for b in blocks)
+            di, df, dg, do = (da[:, b] for b in blocks)
+            np.subtract(1.0, a, out=slope)
+            slope *= a
+            slope_g = slope[:, blocks[2]]
+            np.multiply(g, g, out=slope_g)
+            np.subtract(1.0, slope_g, out=slope_g)
+            dh += grad[t]
+            np.multiply(dh, tc, out=do)  # dL/do, then through o's slope
+            np.multiply(tc, tc, out=scratch)  # dc += dh o (1 - tanh(c)^2)
+            np.subtract(1.0, scratch, out=scratch)
+            scratch *= o
+            scratch *= dh
+            dc += scratch
+            np.multiply(dc, g, out=di)
+            np.multiply(dc, prev_cells[t], out=df)
+            np.multiply(dc, i, out=dg)
+            da *= slope
+            dc *= f
+            np.matmul(da, w_hh, out=dh)
         return dxp, dxp, [dh, dc]
