@@ -147,7 +147,8 @@ class MultiheadAttention(Module):
         self.in_proj_bias = Parameter(allocate((3 * e,), resolved), False, "in_proj_bias") if bias else None
         self.out_proj_weight = weight((e, e), 1.0 / math.sqrt(e), "out_proj_weight")
         self.out_proj_bias = Parameter(allocate((e,), resolved), False, "out_proj_bias") if bias else None
-        self.attn_dropout = Dropout(self.dropout, rng=generator)
+        # on the attention weights in training; a Dropout child only when it does something
+        self.attn_dropout = Dropout(self.dropout, rng=generator) if self.dropout > 0 else None
         self._saved: _Saved | None = None
 
     @classmethod
@@ -258,7 +259,7 @@ class MultiheadAttention(Module):
         if mask is not None:
             scores += mask
         probs = safe_softmax(scores)
-        attention = self.attn_dropout.forward(probs)
+        attention = probs if self.attn_dropout is None else self.attn_dropout.forward(probs)
         heads_out = attention @ values  # (N, h, L, d)
         merged = np.ascontiguousarray(heads_out.transpose(0, 2, 1, 3)).reshape(n * length, e)
         y = merged @ self.out_proj_weight.data.T
@@ -329,10 +330,11 @@ class MultiheadAttention(Module):
         d_heads = self._heads(g @ self.out_proj_weight.data, n)  # dL/dO per head (N, h, L, d)
         d_values = saved.attention.transpose(0, 1, 3, 2) @ d_heads
         d_attention = d_heads @ saved.values.transpose(0, 1, 3, 2)  # (N, h, L, S)
-        d_probs = self.attn_dropout.backward(d_attention)
         if g_weights is not None:  # the returned weights are the attention after dropout, averaged
             through = g_weights[:, None] / h if self.average_attn_weights else g_weights
-            d_probs = d_probs + (self.attn_dropout.backward(np.broadcast_to(through, d_probs.shape)))
+            d_attention = d_attention + through
+        dropout = self.attn_dropout
+        d_probs = d_attention if dropout is None else dropout.backward(d_attention)
         probs = saved.probs
         d_scores = d_probs * probs
         d_scores -= probs * d_scores.sum(axis=-1, keepdims=True)  # P (G - sum(G P))

@@ -144,8 +144,10 @@ class _Recurrent(Module):
                     )
                     name = f"{kind}_l{layer}{suffix}"
                     setattr(self, name, Parameter(values, kind.startswith("weight"), name, copy=False))
-        # one Dropout per joint between layers: gradcheck freezes them, their draws are reproducible
-        self.dropouts = [Dropout(self.dropout, rng=generator) for _ in range(self.num_layers - 1)]
+        # one Dropout per joint between layers (when dropout > 0): gradcheck freezes them, and their
+        # draws are reproducible from rng
+        joints = self.num_layers - 1 if self.dropout > 0 else 0
+        self.dropouts = [Dropout(self.dropout, rng=generator) for _ in range(joints)]
         self._cache: list[list[_Direction]] | None = None
         self._listed: bool | None = None
 
@@ -243,7 +245,7 @@ class _Recurrent(Module):
         finals = [np.empty_like(s) for s in states]
         cache: list[list[_Direction]] = []
         for layer in range(self.num_layers):
-            if layer:  # the Dropout sees (N, L, D * H) as everywhere else
+            if layer and self.dropouts:  # the Dropout sees (N, L, D * H) as everywhere else
                 dropped = self.dropouts[layer - 1].forward(seq.transpose(1, 0, 2))
                 seq = np.ascontiguousarray(dropped.transpose(1, 0, 2))
             runs, outputs = [], []
@@ -322,7 +324,7 @@ class _Recurrent(Module):
                     target[k] = value
             assert grad_in is not None
             grad_seq = grad_in.reshape(steps, n, -1)
-            if layer:
+            if layer and self.dropouts:
                 grad_seq = self.dropouts[layer - 1].backward(grad_seq.transpose(1, 0, 2)).transpose(1, 0, 2)
         dx = self._batch_major(grad_seq)
         if not self._listed:
