@@ -300,6 +300,11 @@ RECURRENT_CASES: list[ModuleCase] = [
         [with_padding((3, 4, 4), [[0, 0, 1, 1], [1, 1, 1, 1], [0, 0, 0, 0]], query_key_value=True)],
     ),
     (
+        "MultiheadAttention-dropout-weights",
+        lambda: MultiheadAttention(4, 2, dropout=0.3, need_weights=True, rng=62),
+        [(2, 5, 4)],
+    ),
+    (
         "MultiheadAttention-time-major",
         lambda: MultiheadAttention(4, 2, batch_first=False, rng=60),
         [(5, 2, 4)],
