@@ -38,6 +38,21 @@ def test_thirty_second_example_prints_what_the_readme_says(tmp_path: Path) -> No
     assert promised is not None and result.stdout.strip() == promised.group(1)
 
 
+def test_the_sequence_example_prints_what_the_readme_says(tmp_path: Path) -> None:
+    code = re.search(
+        r"```python\n(import numpy as np\nimport tinynet as tn\n\nx = tn.Input\(shape=.*?)\n```",
+        README,
+        flags=re.S,
+    )
+    assert code is not None and "tn.GRU(" in code.group(1)
+    result = subprocess.run(
+        [sys.executable, "-c", code.group(1)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    promised = code.group(1).rstrip().rsplit("# ", 1)[1]
+    assert result.stdout.strip() == promised
+
+
 def console_block(command: str) -> list[str]:
     """The lines the README shows after ``$ command``, up to the end of the block or a ``...``."""
     start = README.index(f"$ {command}\n") + len(command) + 3

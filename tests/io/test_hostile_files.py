@@ -411,3 +411,48 @@ def test_csv_and_model_readers_refuse_special_files_at_once(tmp_path: Path) -> N
     with pytest.raises(ValueError, match=r"is a FIFO \(named pipe\), expected a regular file"):
         tn.load_csv(fifo)
     assert time.perf_counter() - start < 10.0, "no hang waiting for a writer"
+
+
+def layer(name: str, **config: Any) -> dict[str, Any]:
+    return {"class": name, "config": {**config, "dtype": "float64"}, "children": []}
+
+
+HUGE_SEQUENCE_LAYERS = [
+    ("GRU", layer("GRU", input_size=10**6, hidden_size=10**6), "more than the file's weights hold"),
+    (
+        "LSTM",
+        layer("LSTM", input_size=4, hidden_size=10**5, num_layers=50),
+        "more than the file's weights hold",
+    ),
+    (
+        "attention",
+        layer("MultiheadAttention", embed_dim=10**6, num_heads=1),
+        "more than the file's weights hold",
+    ),
+    (
+        "positions",
+        layer("PositionalEmbedding", max_len=10**9, embedding_dim=64),
+        "more than the file's weights",
+    ),
+    (
+        "an encoder block without its parts",
+        layer("TransformerEncoderLayer", d_model=10**6, nhead=1, dim_feedforward=10**6),
+        "needs its 9 parts",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("description", "match"), [pytest.param(d, m, id=n) for n, d, m in HUGE_SEQUENCE_LAYERS]
+)
+def test_sequence_layers_declaring_huge_sizes_are_refused_in_bounded_memory(
+    tmp_path: Path, description: Any, match: str
+) -> None:
+    path = model_file(tmp_path / "hostile.npz", meta(description), {})
+
+    def load() -> None:
+        with pytest.raises(tn.ModelFileError, match=match):
+            tn.load(path)
+
+    peak, _ = peak_while(load)
+    assert peak < 16 * MiB, f"refusing took {peak / MiB:.1f} MiB"

@@ -470,10 +470,10 @@ class TransformerEncoderLayer(Container):
     @classmethod
     @override
     def from_config(cls, config: dict[str, Any], children: Sequence[Module] = ()) -> Self:
-        """The block around ``children`` (its parts rebuilt from a file, in ``named_children`` order),
-        or a new one when none are given. Nothing is allocated around the given parts."""
+        """The block around ``children`` (its parts rebuilt from a file, in ``named_children`` order);
+        nothing is allocated around them. (A new block comes from the constructor.)"""
         if not children:
-            return cls(**config)
+            raise ValueError("TransformerEncoderLayer.from_config needs its 9 parts (children), got none")
         block = cls.__new__(cls)
         Container.__init__(block)
         block._settings(**{k: v for k, v in config.items() if k != "dtype"})
