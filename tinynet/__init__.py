@@ -18,6 +18,7 @@ from tinynet.core.container import Container
 from tinynet.core.module import Module, Parameter
 from tinynet.core.node import Input, Node
 from tinynet.core.registry import register_module
+from tinynet.io.checkpoint import Checkpoint, CheckpointMismatchError
 from tinynet.io.model_file import ModelFileError, load, load_metadata, save
 from tinynet.layers.activation import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from tinynet.layers.attention import MultiheadAttention, TransformerEncoderLayer
@@ -38,7 +39,7 @@ from tinynet.layers.pooling import (
 )
 from tinynet.layers.recurrent import GRU, LSTM, RNN
 from tinynet.models.mlp import MLP
-from tinynet.training.callbacks import Callback, EarlyStopping, History, Progress
+from tinynet.training.callbacks import Callback, CSVLogger, EarlyStopping, History, Progress, TensorBoard
 from tinynet.training.clip import ClipGlobalNorm, ClipNorm, Clipper, ClipValue
 from tinynet.training.loop import TrainingDivergedError, evaluate, fit, predict
 from tinynet.training.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, Loss, MAELoss, MSELoss
@@ -127,7 +128,10 @@ __all__ = [
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "CSVLogger",
     "Callback",
+    "Checkpoint",
+    "CheckpointMismatchError",
     "ClipGlobalNorm",
     "ClipNorm",
     "ClipValue",
@@ -188,6 +192,7 @@ __all__ = [
     "TabularModel",
     "TabularSettings",
     "Tanh",
+    "TensorBoard",
     "TrainingDivergedError",
     "TransformerEncoderLayer",
     "Warmup",

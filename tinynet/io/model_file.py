@@ -45,6 +45,7 @@ FORMAT_VERSION = 1
 META_KEY = "__tinynet__"
 META_MEMBER = META_KEY + ".npy"
 STATE_PREFIX = "state/"
+EXTRA_PREFIX = "extra/"
 MAX_META_BYTES = 16 * 2**20
 MAX_DEPTH = 64  # modules nested deeper than this are refused (far beyond any real model)
 MAX_NUMBER_DIGITS = 30
@@ -137,6 +138,17 @@ def save(model: Module, path: str | os.PathLike[str], metadata: dict[str, Any] |
     The path is used as given (``.npz`` is the conventional suffix); a symlink is written through.
     A failure at any point leaves a previous file at ``path`` intact and no temporary file behind.
     """
+    write_archive(model, path, metadata)
+
+
+def write_archive(
+    model: Module,
+    path: str | os.PathLike[str],
+    metadata: dict[str, Any] | None = None,
+    extra: dict[str, Array] | None = None,
+) -> None:
+    """``save``, with ``extra`` arrays stored beside the weights as ``extra/<name>.npy`` (what a
+    training checkpoint adds: the optimizer's state and the callbacks' arrays)."""
     if not isinstance(model, Module):
         raise TypeError(f"model must be a tinynet Module, got {type(model).__name__}")
     target = os.fspath(path)
@@ -156,6 +168,7 @@ def save(model: Module, path: str | os.PathLike[str], metadata: dict[str, Any] |
     arrays: dict[str, Array] = {
         STATE_PREFIX + k: np.ascontiguousarray(v) for k, v in model.state_dict().items()
     }
+    arrays.update((EXTRA_PREFIX + k, np.ascontiguousarray(v)) for k, v in (extra or {}).items())
     arrays[META_KEY] = np.frombuffer(encoded, dtype=np.uint8)
     atomic_write(target, lambda file: np.savez(file, **arrays))  # type: ignore[arg-type]
 
@@ -397,6 +410,59 @@ def load(path: str | os.PathLike[str]) -> Module:
             return model
 
         result: Module = _guarded(target, work)
+        return result
+
+
+def read_into(path: str | os.PathLike[str], model: Module, extra: dict[str, Array]) -> dict[str, Any]:
+    """Fill ``model`` and the ``extra`` arrays from a file ``write_archive`` wrote, in place, and
+    return its metadata. The file must describe ``model``'s architecture exactly and hold every
+    weight and every named extra array in its shape: nothing new is allocated, so the memory used
+    is what the caller's arrays already take. Any problem is a ``ModelFileError`` and leaves the
+    model and the arrays untouched."""
+    target = os.fspath(path)
+    handle, archive = _open_archive(target)
+    with handle, archive:
+
+        def work() -> dict[str, Any]:
+            meta_member, members = _directory(archive, target)
+            meta = _decode_meta(_read_data(archive, meta_member), target)
+            if meta.get("architecture") != json.loads(json.dumps(_describe(model))):
+                raise ModelFileError(f"{target}: the file holds another architecture than this model's")
+            problems = state_problems(
+                model.state_shapes(), {name: (m.shape, m.dtype) for name, m in members.items()}
+            )
+            stored = {
+                info.filename[len(EXTRA_PREFIX) : -len(".npy")]: info
+                for info in archive.infolist()
+                if info.filename.startswith(EXTRA_PREFIX) and info.filename.endswith(".npy")
+            }
+            headers = {name: _header(archive, info, target) for name, info in stored.items()}
+            extra_problems = state_problems(
+                {name: array.shape for name, array in extra.items()},
+                {name: (m.shape, m.dtype) for name, m in headers.items()},
+            )
+            if problems or extra_problems:
+                raise ModelFileError(
+                    f"{target}: the file does not fit this training run: {problems or extra_problems}"
+                )
+            targets = {name: param.data for name, param in model.named_parameters()}
+            targets.update(model.named_buffers())
+            staged = {name: np.empty_like(t) for name, t in targets.items()}  # all or nothing
+            for name, member in members.items():
+                _fill(archive, member, staged[name], target)
+            staged_extra = {name: np.empty_like(array) for name, array in extra.items()}
+            for name, member in headers.items():
+                _fill(archive, member, staged_extra[name], target)
+            for name, value in staged.items():
+                np.copyto(targets[name], value)
+            for name, value in staged_extra.items():
+                np.copyto(extra[name], value)
+            found = meta.get("metadata", {})
+            if not isinstance(found, dict):
+                raise ModelFileError(f"{target}: the metadata is damaged (not a JSON object)")
+            return found
+
+        result: dict[str, Any] = _guarded(target, work)
         return result
 
 

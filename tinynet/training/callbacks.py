@@ -1,4 +1,5 @@
-"""Training records and hooks: ``History``, ``Callback``, ``EarlyStopping`` and ``Progress``.
+"""Training records and hooks: ``History``, ``Callback``, ``EarlyStopping``, ``Progress``, and the
+logs people already read: ``CSVLogger`` (a row per epoch) and ``TensorBoard`` (event files).
 
 Epochs are numbered from 1 everywhere in this API, as people count them and as the progress line
 prints them: ``on_epoch_end(epoch, logs)`` gets 1 after the first epoch, and ``History.best_epoch``
@@ -8,14 +9,21 @@ completed, which is 0 during the first epoch.)
 
 from __future__ import annotations
 
+import csv
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
+
+import numpy as np
 
 from tinynet.core.checks import Array, check_float, check_int
 from tinynet.core.module import Module
+
+if TYPE_CHECKING:  # a Run only carries the optimizer; nothing here calls it
+    from tinynet.training.optim import Optimizer
 
 LOGGED = ("loss", "val_loss", "lr", "grad_norm")
 
@@ -77,6 +85,24 @@ class History:
             setattr(self, key, None if value is None else value + offset)
         self.stop_reason = other.stop_reason
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> History:
+        """The history ``to_dict`` described (a checkpoint's); ``ValueError`` when it is damaged."""
+        try:
+            history = cls(
+                metrics={str(k): [float(v) for v in values] for k, values in data["metrics"].items()}
+            )
+            for key in LOGGED:
+                getattr(history, key).extend(float(v) for v in data[key])
+            for key in ("best_epoch", "restored_epoch", "stopped_epoch"):
+                value = data.get(key)
+                setattr(history, key, None if value is None else int(value))
+            reason = data.get("stop_reason")
+            history.stop_reason = None if reason is None else str(reason)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ValueError(f"the training history is damaged ({type(error).__name__}: {error})") from None
+        return history
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "epochs": self.epochs,
@@ -92,11 +118,51 @@ class History:
         }
 
 
+@dataclass
+class Run:
+    """A ``fit`` call in progress, as a resumable callback (``tn.Checkpoint``) sees it: what it
+    saves, and what it restores before the first epoch (``epoch``: the epochs completed so far).
+
+    ``settings`` describes the call (model, optimizer, loss, data shapes, batch size, schedule, ...)
+    as JSON, so a resume can refuse a call that is not the same; ``generators`` are every random
+    stream training draws from, by name: the shuffling and each layer's (Dropout's) generator.
+    """
+
+    model: Module
+    optimizer: Optimizer
+    history: History
+    epochs: int
+    settings: dict[str, Any]
+    generators: dict[str, np.random.Generator]
+    callbacks: list[Callback]
+    epoch: int = 0
+
+
 class Callback:
-    """Hooks into ``fit``. ``on_epoch_end`` returning True stops training after that epoch."""
+    """Hooks into ``fit``. ``on_epoch_end`` returning True stops training after that epoch.
+
+    A callback with ``final = True`` (a checkpoint) restores the run before the others see it
+    (``on_run_begin``) and runs after them at each epoch's end, once the stop decision is in
+    ``history``. One that keeps state across epochs (``EarlyStopping``) gives it
+    with ``get_state`` (JSON-able values and arrays) and takes it back with ``set_state``, so that
+    a resumed run continues exactly.
+    """
+
+    final: ClassVar[bool] = False
 
     def on_train_begin(self, model: Module) -> None:
         """Called once before the first epoch."""
+
+    def on_run_begin(self, run: Run) -> None:
+        """Called after ``on_train_begin`` with the whole run (a checkpoint restores into it; a
+        logger learns which epoch a resumed run continues from)."""
+
+    def get_state(self) -> dict[str, Any]:
+        """What this callback must carry into a resumed run (values JSON-able or arrays)."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Take back what ``get_state`` gave (from a checkpoint)."""
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
         """Called after epoch number ``epoch`` (from 1) with its ``logs`` (loss, val_loss, lr, metrics)."""
@@ -167,6 +233,21 @@ class EarlyStopping(Callback):
             return False
         self._wait += 1
         return self._wait >= self.patience
+
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"best": self.best, "best_epoch": self.best_epoch, "wait": self._wait}
+        if self._best_state is not None:
+            state.update((f"best_state/{name}", value) for name, value in self._best_state.items())
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.best = None if state.get("best") is None else float(state["best"])
+        self.best_epoch = None if state.get("best_epoch") is None else int(state["best_epoch"])
+        self._wait = int(state.get("wait", 0))
+        arrays = {
+            k[len("best_state/") :]: np.array(v) for k, v in state.items() if k.startswith("best_state/")
+        }
+        self._best_state = arrays or None
 
     def stop_reason(self) -> str:
         better = "lower" if self.mode == "min" else "higher"
@@ -244,3 +325,104 @@ class _Discard:
 
     def flush(self) -> None:
         pass
+
+
+class CSVLogger(Callback):
+    """One row per epoch in a CSV file, as Keras's ``CSVLogger``: ``epoch`` then every logged value
+    (loss, val_loss, lr, grad_norm, metrics), the header written once.
+
+    A new run replaces the file unless ``append``; a resumed run (``tn.Checkpoint``) keeps the rows
+    of the epochs it resumes after, drops any written later (by the run that was killed), and
+    appends. Each row is flushed as it is written.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], append: bool = False, separator: str = ",") -> None:
+        self.path = os.fspath(path)
+        self.append = bool(append)
+        self.separator = separator
+        self._keys: list[str] | None = None
+        self._resume_epoch: int | None = None
+
+    def on_train_begin(self, model: Module) -> None:
+        self._keys, self._resume_epoch = None, None
+
+    def on_run_begin(self, run: Run) -> None:
+        if run.epoch:
+            self._resume_epoch = run.epoch
+
+    def _existing(self) -> list[list[str]]:
+        try:
+            with open(self.path, newline="", encoding="utf-8") as handle:
+                return list(csv.reader(handle, delimiter=self.separator))
+        except FileNotFoundError:
+            return []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self._keys is None:  # the first row of this run decides the columns
+            rows = self._existing() if self.append or self._resume_epoch is not None else []
+            if self._resume_epoch is not None and rows:  # the header and the epochs before the resume
+                rows = [rows[0], *[r for r in rows[1:] if r and int(r[0]) <= self._resume_epoch]]
+            self._keys = rows[0][1:] if rows else list(logs)
+            with open(self.path, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle, delimiter=self.separator)
+                writer.writerows(rows or [["epoch", *self._keys]])
+        row = [str(epoch), *(repr(float(logs[k])) if k in logs else "" for k in self._keys)]
+        with open(self.path, "a", newline="", encoding="utf-8") as handle:
+            csv.writer(handle, delimiter=self.separator).writerow(row)
+            handle.flush()
+
+
+class TensorBoard(Callback):
+    """TensorBoard event files under ``log_dir``: every logged value as a scalar per epoch (``loss``,
+    ``val_loss``, ``lr``, ``grad_norm``, metrics), and with ``histograms`` each parameter's values.
+
+    Written with ``tensorboardX`` (``pip install "tinynet[tensorboard]"``), imported when training
+    begins. The writer is made inside the process that trains (never pickled: a search's workers
+    each open their own). A resumed run purges the steps after its checkpoint, so a killed run's
+    later epochs do not show twice. ``tensorboard --logdir DIR`` shows them.
+    """
+
+    def __init__(self, log_dir: str | os.PathLike[str], histograms: bool = False) -> None:
+        self.log_dir = os.fspath(log_dir)
+        self.histograms = bool(histograms)
+        self._writer: Any = None
+        self._model: Module | None = None
+        self._purge: int | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_writer": None, "_model": None}
+
+    def on_train_begin(self, model: Module) -> None:
+        self._model, self._purge = model, None
+
+    def on_run_begin(self, run: Run) -> None:
+        if run.epoch:
+            self._purge = run.epoch + 1
+
+    def _open(self) -> Any:
+        if self._writer is None:
+            try:
+                from tensorboardX import SummaryWriter
+            except ImportError:
+                raise ImportError(
+                    "TensorBoard logs need the tensorboardX package: pip install 'tinynet[tensorboard]'"
+                ) from None
+            # a file of its own even when a resumed run starts within the second its killed run did
+            # (the names sort by the second, then by this suffix, in the order the runs wrote them)
+            suffix = f".{time.time_ns():020d}.{os.getpid()}"
+            self._writer = SummaryWriter(self.log_dir, purge_step=self._purge, filename_suffix=suffix)
+        return self._writer
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        writer = self._open()
+        for key, value in logs.items():
+            writer.add_scalar(key, float(value), epoch)
+        if self.histograms and self._model is not None:
+            for name, param in self._model.named_parameters():
+                writer.add_histogram(name, param.data, epoch)
+        writer.flush()
+
+    def on_train_end(self, model: Module, history: History) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

@@ -29,11 +29,13 @@ from tinynet.core.checks import (
     check_float,
     check_int,
     fmt_shape,
+    one_line,
 )
+from tinynet.core.config import Configurable, plain
 from tinynet.core.module import Module
 from tinynet.core.parameter import find_groups
 from tinynet.data import minibatch_indices
-from tinynet.training.callbacks import Callback, EarlyStopping, History, Progress
+from tinynet.training.callbacks import Callback, EarlyStopping, History, Progress, Run
 from tinynet.training.clip import Clipper, global_norm
 from tinynet.training.losses import CrossEntropyLoss, Loss, class_indices
 from tinynet.training.metrics import get_metric
@@ -340,15 +342,40 @@ def fit(
     if verbose:
         hooks.append(Progress(epochs))
 
-    history = History()
+    settings = {
+        "model": {name: list(shape) for name, shape in model.state_shapes().items()},
+        "optimizer": _described(optimizer),
+        "loss": [_described(item) for item in (loss if isinstance(loss, Sequence) else [loss])],
+        "loss_weights": None if loss_weights is None else [float(w) for w in loss_weights],
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "shuffle": bool(shuffle),
+        "rows": len(xs),
+        "validation_rows": None if val is None else len(val[0]),
+        "sample_weight": weights is not None,
+        "schedule": _described(schedule),
+        "clipper": _described(clipper),
+        "regularizer": _described(regularizer),
+        "early_stopping": _described(early_stopping),
+        "metrics": _metric_names(named_metrics),
+    }
+    generators = {"shuffle": generator} if generator is not None else {}
+    generators.update(_generators(model))
+    ordered = [hook for hook in hooks if not hook.final] + [hook for hook in hooks if hook.final]
+    regular, final = [hook for hook in ordered if not hook.final], [hook for hook in ordered if hook.final]
+    run = Run(model, optimizer, History(), epochs, settings, generators, ordered)
     trainer = _Trainer(model, objective, optimizer, clipper, regularizer, named_metrics)
     was_training = model.training
     model.train()
-    for hook in hooks:
+    for hook in ordered:
         hook.on_train_begin(model)
+    for hook in final + regular:  # a checkpoint restores the run first: weights, state, position
+        hook.on_run_begin(run)
+    history = run.history
+    first = run.epoch + 1 if history.stopped_epoch is None else epochs + 1
     try:
         with _DeferredInterrupt() as interrupt:
-            for epoch in range(1, epochs + 1):
+            for epoch in range(first, epochs + 1):
                 if schedule is not None:
                     _set_lr(optimizer, schedule, epoch, history)
                 logs = trainer.run_epoch(xs, ys, weights, batch_size, generator, epoch, history, interrupt)
@@ -375,19 +402,63 @@ def fit(
                         history=history,
                         what=what,
                     )
-                stop = [hook for hook in hooks if hook.on_epoch_end(epoch, logs)]
+                stop = [hook for hook in regular if hook.on_epoch_end(epoch, logs)]
                 if stop:
                     history.stopped_epoch = epoch
                     history.stop_reason = "; ".join(hook.stop_reason() for hook in stop)
+                run.epoch = epoch
+                for hook in final:  # checkpoints: the epoch is complete, its stop decision known
+                    hook.on_epoch_end(epoch, logs)
+                if stop:
                     break
     except (KeyboardInterrupt, TrainingDivergedError) as error:
         error.history = history  # type: ignore[union-attr]
         model.train(was_training)
         raise
     model.train(was_training)
-    for hook in hooks:
+    for hook in ordered:
         hook.on_train_end(model, history)
     return history
+
+
+def _described(setting: Any) -> Any:
+    """A setting of a ``fit`` call as JSON, to compare a resumed call with the checkpoint's."""
+    if setting is None:
+        return None
+    if isinstance(setting, Configurable):
+        try:
+            config = setting.get_config()
+        except TypeError:
+            return one_line(setting)
+        return {"class": type(setting).__name__, **{k: _described(v) for k, v in config.items()}}
+    if isinstance(setting, (list, tuple)):
+        return [_described(item) for item in setting]
+    if isinstance(setting, (bool, int, float, str)):
+        return plain(setting)
+    if isinstance(setting, EarlyStopping):
+        return {
+            "patience": setting.patience,
+            "min_delta": setting.min_delta,
+            "monitor": setting.monitor,
+            "restore_best": setting.restore_best,
+            "mode": setting.mode,
+        }
+    return getattr(setting, "__qualname__", type(setting).__name__)  # a plain function: its name
+
+
+def _metric_names(metrics: Any) -> Any:
+    """The names of ``resolve_metrics``'s result: a list, or a list per output."""
+    return [_metric_names(m) if isinstance(m, list) else m[0] for m in metrics]
+
+
+def _generators(model: Module) -> dict[str, np.random.Generator]:
+    """Every random generator the model's layers hold (Dropout's), by ``module.attribute`` name."""
+    found: dict[str, np.random.Generator] = {}
+    for name, module in model.named_modules():
+        for attribute, value in vars(module).items():
+            if isinstance(value, np.random.Generator):
+                found[f"{name or 'model'}.{attribute}"] = value
+    return found
 
 
 class _Lazy:
