@@ -287,6 +287,26 @@ def build_parser() -> Parser:
     )
     train.add_argument(*flag("--show_loss"), action="store_true", help="print the loss every epoch")
     train.add_argument(
+        *flag("--checkpoint_dir"),
+        default=None,
+        metavar="DIR",
+        help="write a checkpoint of the run every epoch to DIR (a killed run continues with --resume)",
+    )
+    train.add_argument(
+        *flag("--resume"),
+        action="store_true",
+        help="continue the run whose checkpoints are in --checkpoint_dir, exactly where it stopped",
+    )
+    train.add_argument(
+        *flag("--keep"), type=positive_int, default=1, help="checkpoints to keep, the newest (default: 1)"
+    )
+    train.add_argument(
+        *flag("--log_dir"),
+        default=None,
+        metavar="DIR",
+        help="write DIR/log.csv (a row per epoch) and TensorBoard event files (with tensorboardX)",
+    )
+    train.add_argument(
         *flag("--config"), default=None, help="take the settings of a run from its config.json"
     )
     add_common_flags(train)

@@ -7,6 +7,7 @@ The command only turns flags into settings and results into files; the table pip
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -227,6 +228,7 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
         if not args.quiet:
             print(*parts, file=out)
 
+    checkpoint = checkpoint_callback(args)  # a wrong --resume is said before any work
     settings = run_settings(args)
     classification = settings.model.classification
     paths = output_paths(args, classification)
@@ -242,8 +244,21 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
     # --show_loss prints a plain line per epoch; otherwise one live line, on a terminal only
     progress = tn.Progress(settings.model.epochs, out, live=not args.show_loss, announce_end=False)
     show_progress = not args.quiet and (args.show_loss or progress.live)
-    train(model, data, train_rows, [progress] if show_progress else [])
+    callbacks: list[tn.Callback] = [progress] if show_progress else []
+    callbacks += log_callbacks(args.log_dir, say) if args.log_dir else []
+    if checkpoint is not None:
+        callbacks.append(checkpoint)
+    try:
+        train(model, data, train_rows, callbacks)
+    except tn.CheckpointMismatchError as error:
+        raise CLIError(
+            f"--resume: {error.path} was written by a run with other settings: "
+            + "; ".join(error.differences)
+            + ". Run the same command as before, or give another --checkpoint_dir"
+        ) from None
     assert model.history is not None
+    if checkpoint is not None and checkpoint.resumed_from:
+        say(f"resumed from {checkpoint.resumed_from}")
     said = ending(model.history, settings.model.epochs)
     say(f"trained {model.history.epochs} epochs in {model.seconds:.2f}s: {said}")
 
@@ -260,6 +275,33 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
     )
     say("\nwrote " + ", ".join(written))
     return 0
+
+
+def checkpoint_callback(args: argparse.Namespace) -> tn.Checkpoint | None:
+    """The run's checkpoints, from --checkpoint_dir, --resume and --keep (None without a folder)."""
+    if args.checkpoint_dir is None:
+        if args.resume:
+            raise CLIError("--resume needs --checkpoint_dir DIR, the folder of the run's checkpoints")
+        return None
+    checkpoint = tn.Checkpoint(args.checkpoint_dir, keep=args.keep, resume=args.resume)
+    found = checkpoint.files()
+    if found and not args.resume:
+        raise CLIError(
+            f"--checkpoint_dir {args.checkpoint_dir} holds checkpoints of an earlier run ({found[0]}): "
+            "add --resume to continue that run, or give another folder"
+        )
+    return checkpoint
+
+
+def log_callbacks(folder: str, say: Any) -> list[tn.Callback]:
+    """A CSV log in ``folder``, and TensorBoard event files when tensorboardX is installed."""
+    os.makedirs(folder, exist_ok=True)
+    callbacks: list[tn.Callback] = [tn.CSVLogger(os.path.join(folder, "log.csv"))]
+    if importlib.util.find_spec("tensorboardX") is None:
+        say(f"--log_dir: writing {folder}/log.csv; TensorBoard files need pip install 'tinynet[tensorboard]'")
+    else:
+        callbacks.append(tn.TensorBoard(folder))
+    return callbacks
 
 
 def wanted_columns(args: argparse.Namespace, data: TableData) -> list[str]:

@@ -40,7 +40,12 @@ NAME = re.compile(r"^checkpoint-(\d{1,9})\.npz$")
 
 
 class CheckpointMismatchError(ValueError):
-    """A checkpoint was written by another training run than the one asked to resume from it."""
+    """A checkpoint was written by another training run than the one asked to resume from it:
+    ``path`` is the checkpoint, ``differences`` says what differs, a line each."""
+
+    def __init__(self, message: str, path: str = "", differences: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.path, self.differences = path, differences or []
 
 
 def _encode(value: Any) -> Any:
@@ -201,7 +206,9 @@ class Checkpoint(Callback):
             raise CheckpointMismatchError(
                 f"cannot resume from {path}: this fit call differs from the checkpoint's: "
                 + "; ".join(differences)
-                + ". Call fit as before, or start afresh in another directory (or resume=False)"
+                + ". Call fit as before, or start afresh in another directory (or resume=False)",
+                path,
+                differences,
             )
         try:
             epoch = int(meta["epoch"])
@@ -214,11 +221,11 @@ class Checkpoint(Callback):
         stateful = self._stateful(run)
         saved_names = [str(saved.get("class")) for saved in saved_callbacks]
         if saved_names != [type(c).__name__ for c in stateful] or set(generators) != set(run.generators):
-            raise CheckpointMismatchError(
-                f"cannot resume from {path}: the checkpoint's run had the stateful callbacks {saved_names} "
-                f"and the random streams {sorted(generators)}; this one has "
-                f"{[type(c).__name__ for c in stateful]} and {sorted(run.generators)}"
+            difference = (
+                f"stateful callbacks {saved_names} and random streams {sorted(generators)} in the "
+                f"checkpoint, {[type(c).__name__ for c in stateful]} and {sorted(run.generators)} now"
             )
+            raise CheckpointMismatchError(f"cannot resume from {path}: {difference}", path, [difference])
         targets: dict[str, Array] = {}
         for index, state in enumerate(run.optimizer.param_states()):
             targets.update((f"optimizer/{index}/{name}", view) for name, view in state.items())
