@@ -12,6 +12,7 @@ import pytest
 from support import run
 
 import tinynet as tn
+import tinynet.cli.search as search_module
 from tinynet.cli import build_parser
 from tinynet.cli.parser import CLIError
 from tinynet.cli.search import MAX_CANDIDATES, Results, parse_grid
@@ -260,3 +261,62 @@ def test_search_needs_layers_somewhere(tmp_path: Path, capsys: Any) -> None:
     assert code == 2 and "search needs --layers/-l or --grid layers=..." in err
     code, _, err = run(["search", "-d", "iris", "-l", "8"], capsys)
     assert code == 2 and "search needs --task/-t" in err
+
+
+# -- resuming and logs ---------------------------------------------------------------------------------
+def test_a_resumed_search_trains_only_the_unfinished_folds_and_gives_the_same_table(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = run(search_argv(tmp_path / "plain", "-q"), capsys)
+    assert code == 0, err
+    record = tmp_path / "ck" / "search.jsonl"
+    code, _, err = run(
+        search_argv(tmp_path / "first", "-q", "--checkpoint_dir", str(tmp_path / "ck")), capsys
+    )
+    assert code == 0, err
+    lines = record.read_text().splitlines()
+    assert len(lines) == 1 + 12, "a line describing the search, then one per finished fold"
+    record.write_text("\n".join(lines[:6]) + "\n" + lines[6][:15])  # killed while writing the 6th fold
+    trained: list[tuple[int, int]] = []
+    real = search_module.score_fold
+
+    def counted(data: Any, task: Any, scoring: str) -> Any:
+        trained.append((task.candidate, task.fold))
+        return real(data, task, scoring)
+
+    monkeypatch.setattr(search_module, "score_fold", counted)
+    argv = search_argv(tmp_path / "resumed", "--checkpoint_dir", str(tmp_path / "ck"), "--resume")
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert "resumed: 5 of 12 folds were already trained" in out
+    assert len(trained) == 7 and set(trained).isdisjoint(
+        (json.loads(line)["candidate"], json.loads(line)["fold"]) for line in lines[1:6]
+    )
+    plain, resumed = table(tmp_path / "plain" / "search.csv"), table(tmp_path / "resumed" / "search.csv")
+    assert [r["mean_accuracy"] for r in plain] == [r["mean_accuracy"] for r in resumed]
+    assert len(record.read_text().splitlines()) == 1 + 12
+
+
+def test_a_search_record_is_never_mixed_with_another_search(tmp_path: Path, capsys: Any) -> None:
+    folder = str(tmp_path / "ck")
+    assert run(search_argv(tmp_path, "-q", "--checkpoint_dir", folder), capsys)[0] == 0
+    code, _, err = run(search_argv(tmp_path, "-q", "--checkpoint_dir", folder), capsys)
+    assert code == 2 and "holds an earlier search" in err and "add --resume" in err
+    code, _, err = run(
+        [*search_argv(tmp_path, "-q", "--checkpoint_dir", folder, "--resume"), "--cv", "4"], capsys
+    )
+    assert code == 2 and "cv: 3 in the checkpoint, 4 now" in err
+    code, _, err = run(search_argv(tmp_path, "-q", "--resume"), capsys)
+    assert code == 2 and "--resume needs --checkpoint_dir" in err
+
+
+def test_each_worker_process_writes_the_logs_of_its_folds(tmp_path: Path, capsys: Any) -> None:
+    logs = tmp_path / "logs"
+    code, _, err = run(search_argv(tmp_path / "out", "-q", "--jobs", "2", "--log_dir", str(logs)), capsys)
+    assert code == 0, err
+    folders = sorted(p.name for p in logs.iterdir())
+    assert folders == [f"candidate-{c:03d}-fold-{f}" for c in range(4) for f in range(3)]
+    for folder in folders:
+        rows = table(logs / folder / "log.csv")
+        assert [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1)) and rows
+        assert list((logs / folder).glob("events.out.tfevents.*")), "TensorBoard files, written in the worker"

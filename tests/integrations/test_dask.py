@@ -71,3 +71,25 @@ def test_tinynet_search_on_the_cluster_writes_the_serial_table(cluster: Any, tmp
         tables.append([{k: v for k, v in row.items() if k != "mean_fit_seconds"} for row in rows])
     assert tables[0] == tables[1]
     assert len(tables[0]) == 4 and len({r["mean_accuracy"] for r in tables[0]}) > 1
+
+
+def test_a_search_on_the_cluster_logs_in_its_workers_and_resumes(cluster: Any, tmp_path: Path) -> None:
+    argv = ["search", "-t", "classification", "-d", "iris", "-l", "8", "-e", "8", "--cv", "3"]
+    argv += ["--grid", "lr=0.01,0.1", "-q", "--dask", cluster.scheduler_address]
+    record = tmp_path / "ck" / "search.jsonl"
+    checkpoint = ["--checkpoint_dir", str(tmp_path / "ck"), "--log_dir", str(tmp_path / "logs")]
+    assert main([*argv, *checkpoint, "--output_dir", str(tmp_path / "first")], out=io.StringIO()) == 0
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == [
+        f"candidate-{c:03d}-fold-{f}" for c in range(2) for f in range(3)
+    ], "every fold's log, written by the worker that trained it"
+    lines = record.read_text().splitlines()
+    record.write_text("\n".join(lines[:3]) + "\n")  # as if killed after two folds
+    resumed = [*argv, *checkpoint, "--resume", "--output_dir", str(tmp_path / "resumed")]
+    assert main(resumed, out=io.StringIO()) == 0
+    with (
+        open(tmp_path / "first" / "search.csv", newline="") as a,
+        open(tmp_path / "resumed" / "search.csv", newline="") as b,
+    ):
+        first, again = list(csv.DictReader(a)), list(csv.DictReader(b))
+    assert [r["mean_accuracy"] for r in first] == [r["mean_accuracy"] for r in again]
+    assert len(record.read_text().splitlines()) == 1 + 6

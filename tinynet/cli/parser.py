@@ -320,6 +320,23 @@ def build_parser() -> Parser:
     add_model_flags(search)
     add_training_flags(search)
     search.add_argument(
+        *flag("--checkpoint_dir"),
+        default=None,
+        metavar="DIR",
+        help="record each finished fold in DIR, so that a killed search continues with --resume",
+    )
+    search.add_argument(
+        *flag("--resume"),
+        action="store_true",
+        help="continue the search recorded in --checkpoint_dir: finished folds are not trained again",
+    )
+    search.add_argument(
+        *flag("--log_dir"),
+        default=None,
+        metavar="DIR",
+        help="per-epoch logs of every fold (DIR/candidate-C-fold-F/log.csv and TensorBoard files)",
+    )
+    search.add_argument(
         "--grid",
         action="append",
         default=[],

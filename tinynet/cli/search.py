@@ -17,10 +17,13 @@ import argparse
 import contextlib
 import csv
 import importlib
+import importlib.util
 import io
 import itertools
+import json
 import math
 import multiprocessing
+import os
 import re
 import signal
 import time
@@ -51,6 +54,7 @@ from tinynet.cli.train import (
 from tinynet.core.checks import Array
 from tinynet.core.files import atomic_write_bytes
 from tinynet.data import fold_indices, split_indices
+from tinynet.io.checkpoint import differences
 from tinynet.tabular import TableData, TableEncoder, TabularModel, TabularSettings
 from tinynet.tabular.settings import SettingError
 from tinynet.training.metrics import METRICS
@@ -146,6 +150,7 @@ class Task:
     settings: TabularSettings
     train: Array  # indices into the problem's rows
     held_out: Array
+    log_dir: str | None = None  # per-epoch logs, written by whichever process trains the task
 
 
 @dataclass(frozen=True)
@@ -168,9 +173,16 @@ def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
 def score_fold(data: TableData, task: Task, scoring: str) -> Outcome:
     """Train ``task.settings``'s model on ``task.train`` and score it on ``task.held_out``."""
     start = time.perf_counter()
+    callbacks: list[tn.Callback] = []
+    if task.log_dir is not None:  # the loggers are made here, in the worker: never pickled across
+        folder = os.path.join(task.log_dir, f"candidate-{task.candidate:03d}-fold-{task.fold}")
+        os.makedirs(folder, exist_ok=True)
+        callbacks.append(tn.CSVLogger(os.path.join(folder, "log.csv")))
+        if importlib.util.find_spec("tensorboardX") is not None:
+            callbacks.append(tn.TensorBoard(folder))
     with one_blas_thread():
         try:
-            model = TabularModel(task.settings).fit(data, task.train)
+            model = TabularModel(task.settings).fit(data, task.train, callbacks=callbacks)
         except tn.TrainingDivergedError:
             return Outcome(math.nan, time.perf_counter() - start)
         predicted = model.predict_indices(data, task.held_out)
@@ -240,6 +252,66 @@ def run_on_dask(data: TableData, tasks: list[Task], scoring: str, done: Done, ad
             done(futures[future], outcome)
     finally:
         client.close()
+
+
+class Journal:
+    """The finished folds of a search, a JSON line each in ``DIR/search.jsonl`` (after a first line
+    describing the search), flushed as they arrive, so that ``--resume`` trains only the others.
+    A line cut short by a kill is ignored (its fold runs again)."""
+
+    def __init__(self, folder: str, search: dict[str, Any], resume: bool) -> None:
+        self.path = os.path.join(folder, "search.jsonl")
+        self.search = json.loads(json.dumps(search))
+        self.finished: dict[tuple[int, int], Outcome] = {}
+        lines = self._read()
+        if lines and not resume:
+            raise CLIError(
+                f"--checkpoint_dir {folder} holds an earlier search ({self.path}): add --resume to continue "
+                "it, or give another folder"
+            )
+        if lines:
+            changed = differences(lines[0].get("search"), self.search)
+            if changed:
+                raise CLIError(
+                    f"--resume: {self.path} records a search with other settings: {'; '.join(changed)}. "
+                    "Run the same command as before, or give another --checkpoint_dir"
+                )
+            for line in lines[1:]:
+                key = (int(line["candidate"]), int(line["fold"]))
+                self.finished[key] = Outcome(float(line["score"]), float(line["seconds"]))
+        else:
+            os.makedirs(folder, exist_ok=True)
+            with open(self.path, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps({"search": self.search}) + "\n")
+
+    def _read(self) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                text = handle.read()
+        except FileNotFoundError:
+            return []
+        lines = []
+        for raw in text.splitlines():
+            try:
+                line = json.loads(raw, parse_constant=lambda name: math.nan)  # NaN: a diverged fold
+            except json.JSONDecodeError:
+                break  # the last line, cut short by a kill
+            if not isinstance(line, dict):
+                break
+            lines.append(line)
+        return lines
+
+    def record(self, task: Task, outcome: Outcome) -> None:
+        entry = {
+            "candidate": task.candidate,
+            "fold": task.fold,
+            "score": outcome.score,
+            "seconds": outcome.seconds,
+        }
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 # -- results ----------------------------------------------------------------------------------------
@@ -451,22 +523,50 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
     check_candidates(args, grid, candidates, data, len(train), train)
     folds = fold_indices(len(train), args.cv, data.y[train], rng=run.model.seed, stratify=classification)
     tasks = [
-        Task(c, f, chosen, train[fit_rows], train[held])
+        Task(c, f, chosen, train[fit_rows], train[held], args.log_dir)
         for c, chosen in enumerate(candidates)
         for f, (fit_rows, held) in enumerate(folds)
     ]
+    journal = None
+    if args.checkpoint_dir is not None:
+        search = {
+            "grid": dict(zip(grid.names, grid.texts, strict=True)),
+            "settings": run.to_dict(),
+            "cv": args.cv,
+        }
+        journal = Journal(
+            args.checkpoint_dir, {**search, "scoring": args.scoring, "rows": len(train)}, args.resume
+        )
+    elif args.resume:
+        raise CLIError("--resume needs --checkpoint_dir DIR, the folder of the search's record")
     say(describe_data(run.model, data, len(train), len(test)))
     say(describe_grid(grid, args, len(tasks)))
 
     results = Results.empty(len(candidates), args.cv, args.scoring)
     progress = SearchProgress(results, out, enabled=not args.quiet)
+    done: Done = progress
+    if journal is not None:
+        if journal.finished:
+            count = len(journal.finished)
+            say(f"resumed: {count} of {len(tasks)} folds were already trained ({journal.path})")
+        for task in [t for t in tasks if (t.candidate, t.fold) in journal.finished]:
+            progress(task, journal.finished[(task.candidate, task.fold)])
+        tasks = [t for t in tasks if (t.candidate, t.fold) not in journal.finished]
+        recorder = journal
+
+        def done(task: Task, outcome: Outcome) -> None:
+            recorder.record(task, outcome)
+            progress(task, outcome)
+
     start = time.perf_counter()
-    if args.dask:
-        run_on_dask(data, tasks, args.scoring, progress, args.dask)
+    if not tasks:
+        pass  # every fold was recorded: only the table and the retraining are left
+    elif args.dask:
+        run_on_dask(data, tasks, args.scoring, done, args.dask)
     elif args.jobs > 1:
-        run_in_processes(data, tasks, args.scoring, progress, args.jobs)
+        run_in_processes(data, tasks, args.scoring, done, args.jobs)
     else:
-        run_serially(data, tasks, args.scoring, progress)
+        run_serially(data, tasks, args.scoring, done)
     progress.finish()
     seconds = time.perf_counter() - start
     print_table(grid, results, say)

@@ -65,7 +65,7 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _differences(saved: Any, current: Any, where: str = "") -> list[str]:
+def differences(saved: Any, current: Any, where: str = "") -> list[str]:
     """Each setting that differs between the checkpoint's run and this one, in words."""
     if isinstance(saved, dict) and isinstance(current, dict):
         found = []
@@ -74,7 +74,7 @@ def _differences(saved: Any, current: Any, where: str = "") -> list[str]:
             if key not in current or key not in saved:
                 found.append(f"{name}: {'only in the checkpoint' if key in saved else 'new in this run'}")
             else:
-                found += _differences(saved[key], current[key], name)
+                found += differences(saved[key], current[key], name)
         return found
     if saved != current:
         return [f"{where}: {saved!r} in the checkpoint, {current!r} now"]
@@ -201,14 +201,14 @@ class Checkpoint(Callback):
         meta = load_metadata(path)
         if meta.get("format") != FORMAT:
             raise ModelFileError(f"{path}: not a tinynet checkpoint")
-        differences = _differences(meta.get("settings"), json.loads(json.dumps(run.settings)))
-        if differences:
+        changed = differences(meta.get("settings"), json.loads(json.dumps(run.settings)))
+        if changed:
             raise CheckpointMismatchError(
                 f"cannot resume from {path}: this fit call differs from the checkpoint's: "
-                + "; ".join(differences)
+                + "; ".join(changed)
                 + ". Call fit as before, or start afresh in another directory (or resume=False)",
                 path,
-                differences,
+                changed,
             )
         try:
             epoch = int(meta["epoch"])
