@@ -1,10 +1,11 @@
 """A training run with a checkpoint, for the kill-and-resume tests (run as a script, not collected).
 
-    python checkpointed_run.py DIRECTORY OUT OPTIMIZER [KILL_AT]
+    python checkpointed_run.py DIRECTORY OUT OPTIMIZER [KILL_AT] [EVERY_STEPS]
 
 DIRECTORY "-" trains without a checkpoint (the uninterrupted reference). KILL_AT "epoch:N" kills
-this process (SIGKILL) when epoch N ends, before its checkpoint is written; "write:N" kills it in the
-middle of writing epoch N's checkpoint (its temporary file written, not yet renamed into place).
+this process (SIGKILL) when epoch N ends, before its checkpoint is written; "step:T" after the T-th
+training step; "write:NAME" in the middle of writing the checkpoint file NAME (its temporary file
+written, not yet renamed into place); "-" never. EVERY_STEPS also checkpoints every that many steps.
 The final weights go to OUT and the history to OUT.json.
 """
 
@@ -22,12 +23,17 @@ import tinynet.io.model_file as model_file
 
 directory, out, name = sys.argv[1:4]
 kill_at = sys.argv[4] if len(sys.argv) > 4 else ""
+every_steps = int(sys.argv[5]) if len(sys.argv) > 5 else None
 kind, _, when = kill_at.partition(":")
 
 
 class KillAt(tn.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if kind == "epoch" and epoch == int(when):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def on_step_end(self, run: tn.training.callbacks.Run) -> None:
+        if kind == "step" and run.optimizer.t == int(when):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -37,7 +43,7 @@ if kind == "write":
     def killed_while_writing(path: str, write: object) -> None:
         def write_then_die(handle: object) -> None:
             write(handle)  # type: ignore[operator]
-            if os.path.basename(path) == f"checkpoint-{int(when):06d}.npz":
+            if os.path.basename(path) == when:
                 os.kill(os.getpid(), signal.SIGKILL)
 
         real(path, write_then_die)
@@ -61,14 +67,16 @@ optimizers = {
 }
 epochs = 30
 callbacks: list[tn.Callback] = [KillAt()]
+checkpoint = tn.Checkpoint(directory, every_steps=every_steps)
 if directory != "-":
-    callbacks.append(tn.Checkpoint(directory))
+    callbacks.append(checkpoint)
 history = tn.fit(
     model, x, y, loss=tn.CrossEntropyLoss(), optimizer=optimizers[name](model.parameters()), epochs=epochs,
     batch_size=32, rng=7, verbose=0, schedule=tn.Warmup(3, tn.CosineDecay(rates[name], epochs)),
     clipper=tn.ClipGlobalNorm(1.0), validation_split=0.2, early_stopping=tn.EarlyStopping(patience=4),
     metrics=["accuracy"], callbacks=callbacks,
 )  # fmt: skip
+print("resumed from", os.path.basename(checkpoint.resumed_from or "nothing"), flush=True)
 tn.save(model, out)
 with open(out + ".json", "w", encoding="utf-8") as handle:
     json.dump(history.to_dict(), handle)

@@ -21,8 +21,13 @@ import tinynet as tn
 SCRIPT = Path(__file__).with_name("checkpointed_run.py")
 
 
-def run_script(*args: str, timeout: float | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, str(SCRIPT), *args])
+def run_script(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, str(SCRIPT), *args], stdout=subprocess.PIPE, text=True)
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, str]:
+    out, _ = process.communicate()
+    return process.returncode, out
 
 
 def result(out: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -38,26 +43,26 @@ def test_a_run_killed_again_and_again_resumes_to_the_uninterrupted_result(
     time the same command is run again. Dropout, a warm-up schedule, clipping and early stopping are
     on. The final weights and history equal an uninterrupted run's, bit for bit."""
     reference = tmp_path / "reference.npz"
-    assert run_script("-", str(reference), optimizer).wait() == 0
+    assert finish(run_script("-", str(reference), optimizer))[0] == 0
     directory, out = tmp_path / "checkpoints", tmp_path / "resumed.npz"
     killed = []
-    for kill_at in ("epoch:3", "write:6", "epoch:7"):  # a kill before and during a write
-        code = run_script(str(directory), str(out), optimizer, kill_at).wait()
-        killed.append(code == -signal.SIGKILL)
-    assert all(killed), "each planned kill happened"
+    for kill_at in ("epoch:3", "write:checkpoint-000006.npz", "epoch:7"):  # before and during a write
+        killed.append(finish(run_script(str(directory), str(out), optimizer, kill_at))[0])
+    assert killed == [-signal.SIGKILL] * 3, "each planned kill happened"
     rng = random.Random(optimizer)
     for _ in range(20):  # then SIGKILL at random moments until a run completes
         process = run_script(str(directory), str(out), optimizer)
         try:
-            code = process.wait(timeout=rng.uniform(0.3, 0.8))
+            printed, _ = process.communicate(timeout=rng.uniform(0.3, 0.8))
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGKILL)
-            process.wait()
+            process.communicate()
             continue
-        assert code == 0
+        assert process.returncode == 0 and "resumed from checkpoint-" in printed, "the last run resumed"
         break
     else:
-        assert run_script(str(directory), str(out), optimizer).wait() == 0
+        code, printed = finish(run_script(str(directory), str(out), optimizer))
+        assert code == 0 and "resumed from checkpoint-" in printed
     (expected, expected_history), (got, got_history) = result(reference), result(out)
     assert expected.keys() == got.keys()
     assert all(np.array_equal(expected[k], got[k]) for k in expected), "bit-identical weights"
@@ -65,6 +70,23 @@ def test_a_run_killed_again_and_again_resumes_to_the_uninterrupted_result(
     assert [p.name for p in directory.iterdir() if p.name.startswith("checkpoint-")] == [
         f"checkpoint-{expected_history['epochs']:06d}.npz"
     ], "keep=1: only the newest stays (and no temporary file)"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_checkpoints_every_few_steps_resume_inside_an_epoch(tmp_path: Path, optimizer: str) -> None:
+    """Every 7 steps (an epoch is 50): killed mid-epoch, during a mid-epoch write, and after a
+    step; the epoch resumes on the same order with its sums and predictions so far."""
+    reference = tmp_path / "reference.npz"
+    assert finish(run_script("-", str(reference), optimizer))[0] == 0
+    directory, out = tmp_path / "checkpoints", tmp_path / "resumed.npz"
+    plan = ["step:60", "write:checkpoint-000001-000020.npz", "step:143", "-"]
+    runs = [finish(run_script(str(directory), str(out), optimizer, kill_at, "7")) for kill_at in plan]
+    assert [code for code, _ in runs] == [-signal.SIGKILL] * 3 + [0]
+    assert runs[-1][1].strip() == "resumed from checkpoint-000002-000040.npz", "step 140 = epoch 3, step 40"
+    (expected, expected_history), (got, got_history) = result(reference), result(out)
+    assert all(np.array_equal(expected[k], got[k]) for k in expected), "bit-identical weights"
+    assert got_history == expected_history
 
 
 def small_run(directory: Path, **changes: Any) -> tuple[tn.Module, tn.History]:

@@ -33,10 +33,11 @@ import numpy as np
 
 from tinynet.core.checks import Array, check_int
 from tinynet.io.model_file import ModelFileError, load_metadata, read_into, save, write_archive
-from tinynet.training.callbacks import Callback, History, Run
+from tinynet.training.callbacks import Callback, History, Partial, Run
 
 FORMAT = "tinynet-checkpoint"
-NAME = re.compile(r"^checkpoint-(\d{1,9})\.npz$")
+# checkpoint-<epochs done>.npz, or checkpoint-<epochs done>-<steps into the next>.npz
+NAME = re.compile(r"^checkpoint-(\d{1,9})(?:-(\d{1,9}))?\.npz$")
 
 
 class CheckpointMismatchError(ValueError):
@@ -98,9 +99,11 @@ class Checkpoint(Callback):
         save_best: str | None = None,
         mode: str = "auto",
         resume: bool = True,
+        every_steps: int | None = None,
     ) -> None:
         self.directory = os.fspath(directory)
         self.every = check_int(every, "every", minimum=1)
+        self.every_steps = None if every_steps is None else check_int(every_steps, "every_steps", minimum=1)
         self.keep = check_int(keep, "keep", minimum=1)
         self.save_best = save_best
         if mode not in ("auto", "min", "max"):
@@ -120,8 +123,8 @@ class Checkpoint(Callback):
             names = os.listdir(self.directory)
         except FileNotFoundError:
             return []
-        found = [(int(m.group(1)), name) for name in names if (m := NAME.match(name))]
-        return [os.path.join(self.directory, name) for _, name in sorted(found, reverse=True)]
+        found = [(int(m.group(1)), int(m.group(2) or 0), name) for name in names if (m := NAME.match(name))]
+        return [os.path.join(self.directory, name) for _, _, name in sorted(found, reverse=True)]
 
     @property
     def best_path(self) -> str:
@@ -159,6 +162,10 @@ class Checkpoint(Callback):
         if epoch % self.every == 0 or last:
             self._write(run, epoch)
 
+    def on_step_end(self, run: Run) -> None:
+        if self.every_steps is not None and run.optimizer.t % self.every_steps == 0:
+            self._write(run, run.epoch)
+
     # -- writing and reading -----------------------------------------------------------------------
     def _write(self, run: Run, epoch: int) -> None:
         os.makedirs(self.directory, exist_ok=True)
@@ -175,9 +182,32 @@ class Checkpoint(Callback):
                 else:
                     values[key] = value
             callbacks.append({"class": type(callback).__name__, "state": values, "arrays": arrays})
+        partial = run.partial
+        described_partial = None
+        if partial is not None:  # in the middle of the next epoch: its order, sums and predictions
+            described_partial = {
+                "epoch": partial.epoch,
+                "step": partial.step,
+                "shuffle_start": None if partial.shuffle_start is None else _encode(partial.shuffle_start),
+                "total_loss": partial.total_loss,
+                "total_norm": partial.total_norm,
+                "steps": partial.steps,
+            }
+            for key, parts in (("outputs", partial.outputs), ("targets", partial.targets)):
+                if not parts:
+                    continue
+                if not all(isinstance(part, np.ndarray) for part in parts):
+                    raise ValueError(
+                        "Checkpoint(every_steps=...) keeps the epoch's training metrics for one output; "
+                        "with several outputs, checkpoint every epoch (every=1) instead"
+                    )
+                joined = np.concatenate(parts)
+                extra[f"partial/{key}"] = joined
+                described_partial[key] = {"shape": list(joined.shape), "dtype": joined.dtype.str}
         meta = {
             "format": FORMAT,
             "epoch": epoch,
+            "partial": described_partial,
             "settings": run.settings,
             "history": run.history.to_dict(),
             "optimizer": {"t": run.optimizer.t, "lr": run.optimizer.lr},
@@ -185,7 +215,8 @@ class Checkpoint(Callback):
             "callbacks": callbacks,
             "best": self.best,
         }
-        path = os.path.join(self.directory, f"checkpoint-{epoch:06d}.npz")
+        step = f"-{partial.step:06d}" if partial is not None else ""
+        path = os.path.join(self.directory, f"checkpoint-{epoch:06d}{step}.npz")
         write_archive(run.model, path, json.loads(json.dumps(meta)), extra)
         for old in self.files()[self.keep :]:
             with contextlib.suppress(FileNotFoundError):  # another process removed it first
@@ -242,6 +273,25 @@ class Checkpoint(Callback):
                 arrays[key] = np.empty(tuple(int(d) for d in shape), run.model.dtype or np.float64)
                 targets[f"callbacks/{index}/{key}"] = arrays[key]
             callback_arrays.append(arrays)
+        partial_meta = meta.get("partial")
+        partial_arrays: dict[str, Array] = {}
+        if partial_meta is not None:
+            rows = int(run.settings.get("rows", 0))
+            for key in ("outputs", "targets"):
+                described = partial_meta.get(key)
+                if described is None:
+                    continue
+                shape = tuple(int(d) for d in described["shape"])
+                dtype = np.dtype(described["dtype"])
+                if (
+                    dtype.kind not in "fiub"
+                    or not shape
+                    or shape[0] > rows
+                    or math.prod(shape) > rows * 2**12
+                ):
+                    raise ModelFileError(f"{path}: the epoch's saved {key} do not fit this run")
+                partial_arrays[key] = np.empty(shape, dtype)
+                targets[f"partial/{key}"] = partial_arrays[key]
         read_into(path, run.model, targets)  # checks everything before it changes anything
         for index, callback in enumerate(stateful):
             callback.set_state({**dict(saved_callbacks[index].get("state", {})), **callback_arrays[index]})
@@ -251,5 +301,18 @@ class Checkpoint(Callback):
         run.optimizer.lr = float(optimizer["lr"])
         run.history = history
         run.epoch = epoch
+        run.partial = None
+        if partial_meta is not None:
+            start = partial_meta.get("shuffle_start")
+            run.partial = Partial(
+                int(partial_meta["epoch"]),
+                int(partial_meta["step"]),
+                None if start is None else _decode(start),
+                float(partial_meta["total_loss"]),
+                float(partial_meta["total_norm"]),
+                int(partial_meta["steps"]),
+                [partial_arrays["outputs"]] if "outputs" in partial_arrays else [],
+                [partial_arrays["targets"]] if "targets" in partial_arrays else [],
+            )
         best = meta.get("best")
         self.best = None if best is None else float(best)

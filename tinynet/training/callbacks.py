@@ -119,6 +119,22 @@ class History:
 
 
 @dataclass
+class Partial:
+    """An epoch in progress: ``step`` steps of epoch ``epoch`` done, the shuffling generator's state
+    at the epoch's start (its order is drawn again from it), and the epoch's running sums and, for
+    training metrics, its predictions and targets so far."""
+
+    epoch: int
+    step: int
+    shuffle_start: dict[str, Any] | None
+    total_loss: float
+    total_norm: float
+    steps: int
+    outputs: list[Any]
+    targets: list[Any]
+
+
+@dataclass
 class Run:
     """A ``fit`` call in progress, as a resumable callback (``tn.Checkpoint``) sees it: what it
     saves, and what it restores before the first epoch (``epoch``: the epochs completed so far).
@@ -136,6 +152,7 @@ class Run:
     generators: dict[str, np.random.Generator]
     callbacks: list[Callback]
     epoch: int = 0
+    partial: Partial | None = None  # the unfinished epoch, between steps (see Callback.on_step_end)
 
 
 class Callback:
@@ -156,6 +173,10 @@ class Callback:
     def on_run_begin(self, run: Run) -> None:
         """Called after ``on_train_begin`` with the whole run (a checkpoint restores into it; a
         logger learns which epoch a resumed run continues from)."""
+
+    def on_step_end(self, run: Run) -> None:
+        """Called after every training step, with ``run.partial`` describing the epoch so far, for
+        a callback that overrides it (a checkpoint every M steps); others cost nothing."""
 
     def get_state(self) -> dict[str, Any]:
         """What this callback must carry into a resumed run (values JSON-able or arrays)."""

@@ -35,7 +35,7 @@ from tinynet.core.config import Configurable, plain
 from tinynet.core.module import Module
 from tinynet.core.parameter import find_groups
 from tinynet.data import minibatch_indices
-from tinynet.training.callbacks import Callback, EarlyStopping, History, Progress, Run
+from tinynet.training.callbacks import Callback, EarlyStopping, History, Partial, Progress, Run
 from tinynet.training.clip import Clipper, global_norm
 from tinynet.training.losses import CrossEntropyLoss, Loss, class_indices
 from tinynet.training.metrics import get_metric
@@ -373,12 +373,15 @@ def fit(
         hook.on_run_begin(run)
     history = run.history
     first = run.epoch + 1 if history.stopped_epoch is None else epochs + 1
+    stepped = [hook for hook in ordered if type(hook).on_step_end is not Callback.on_step_end]
     try:
         with _DeferredInterrupt() as interrupt:
             for epoch in range(first, epochs + 1):
                 if schedule is not None:
                     _set_lr(optimizer, schedule, epoch, history)
-                logs = trainer.run_epoch(xs, ys, weights, batch_size, generator, epoch, history, interrupt)
+                logs = trainer.run_epoch(
+                    xs, ys, weights, batch_size, generator, epoch, history, interrupt, run, stepped
+                )
                 if val is not None:
                     val_logs = evaluate(
                         model,
@@ -584,19 +587,39 @@ class _Trainer:
         epoch: int,
         history: History,
         interrupt: _DeferredInterrupt,
+        run: Run | None = None,
+        stepped: Sequence[Callback] = (),
     ) -> dict[str, float]:
-        """One pass over the data; returns the epoch's logs (loss, lr, grad_norm, train metrics)."""
+        """One pass over the data; returns the epoch's logs (loss, lr, grad_norm, train metrics).
+
+        ``run.partial``, when it holds this epoch (a checkpoint restored it), resumes the epoch after
+        its last step: the same order is drawn again from the shuffling's state at the epoch's start,
+        and the running sums continue. ``stepped`` callbacks see the epoch so far after every step.
+        """
         model, objective, params, regularizer = self.model, self.objective, self.params, self.regularizer
-        total_loss, total_norm, steps = 0.0, 0.0, 0
+        resume = (
+            run.partial
+            if run is not None and run.partial is not None and run.partial.epoch == epoch
+            else None
+        )
+        if resume is not None and generator is not None and resume.shuffle_start is not None:
+            generator.bit_generator.state = resume.shuffle_start
+        shuffle_start = dict(generator.bit_generator.state) if generator is not None and stepped else None
+        total_loss, total_norm, steps = (
+            (resume.total_loss, resume.total_norm, resume.steps) if resume else (0.0, 0.0, 0)
+        )
         snapshot = self.snapshot()  # the epoch's start: restored should the weights go non-finite
         groups = snapshot[0]
-        outputs: list[Any] = []
-        targets: list[Any] = []
+        outputs: list[Any] = list(resume.outputs) if resume else []
+        targets: list[Any] = list(resume.targets) if resume else []
+        done = resume.step if resume else 0
         # overflow and NaN are detected after each step and raised as TrainingDivergedError,
         # so NumPy's own warnings about them would only be noise
         with np.errstate(over="ignore", invalid="ignore"):
             batches = minibatch_indices(len(x), batch_size, generator, join_single=True)
             for step, index in enumerate(batches, 1):
+                if step <= done:  # trained before the checkpoint this epoch resumes from
+                    continue
                 xb, yb = x.take(index), y.take(index)
                 pred = model.forward(xb)
                 value = objective(pred, yb, None if weights is None else weights[index])
@@ -622,10 +645,18 @@ class _Trainer:
                 if self.metrics:
                     outputs.append(pred)
                     targets.append(yb)
+                if stepped and run is not None:
+                    run.partial = Partial(
+                        epoch, step, shuffle_start, total_loss, total_norm, steps, outputs, targets
+                    )
+                    for hook in stepped:
+                        hook.on_step_end(run)
                 if interrupt.requested:
                     interrupt.check(epoch, step)
             if not self.weights_finite():  # an update overflowed: caught here at the latest
                 self._diverged(snapshot, epoch, 0, "the weights after the epoch's last update", history)
+        if run is not None:
+            run.partial = None
         logs = {"loss": total_loss / len(x), "lr": self.optimizer.lr, "grad_norm": total_norm / max(steps, 1)}
         if self.metrics:
             logs.update(_metric_logs(self.metrics, outputs, targets))
