@@ -53,6 +53,23 @@ def test_the_sequence_example_prints_what_the_readme_says(tmp_path: Path) -> Non
     assert result.stdout.strip() == promised
 
 
+def test_the_checkpoint_example_resumes_when_run_again(tmp_path: Path) -> None:
+    code = re.search(
+        r"```python\n(import tinynet as tn\nfrom tinynet.data import train_test_split\n.*?)\n```",
+        README,
+        flags=re.S,
+    )
+    assert code is not None and "tn.Checkpoint(" in code.group(1)
+    first, again = (
+        subprocess.run([sys.executable, "-c", code.group(1)], capture_output=True, text=True, cwd=tmp_path)
+        for _ in range(2)
+    )
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    promised = re.search(r"# (\d+ epochs, a fresh run) +\(and run again: (.*?)\)", code.group(1))
+    assert promised is not None
+    assert first.stdout.strip() == promised.group(1) and again.stdout.strip() == promised.group(2)
+
+
 def console_block(command: str) -> list[str]:
     """The lines the README shows after ``$ command``, up to the end of the block or a ``...``."""
     start = README.index(f"$ {command}\n") + len(command) + 3

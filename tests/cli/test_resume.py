@@ -66,7 +66,8 @@ def test_checkpoint_flags_refuse_what_would_lose_or_mix_runs(
     code, out, _ = run(
         f"{TRAIN.replace(' -q', '')} -e 3 --output_dir {tmp_path} --checkpoint_dir {folder} --resume", capsys
     )
-    assert code == 0 and f"resumed from {folder / 'checkpoint-000003.npz'}" in out
+    assert code == 0 and f"resumed from {folder / 'checkpoint-000003.npz'} (epoch 3 of 3)" in out
+    assert "trained 0 more epochs" in out
 
 
 def test_log_dir_writes_a_csv_row_per_epoch_and_tensorboard_events(

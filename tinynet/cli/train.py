@@ -257,10 +257,14 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
             + ". Run the same command as before, or give another --checkpoint_dir"
         ) from None
     assert model.history is not None
-    if checkpoint is not None and checkpoint.resumed_from:
-        say(f"resumed from {checkpoint.resumed_from}")
     said = ending(model.history, settings.model.epochs)
-    say(f"trained {model.history.epochs} epochs in {model.seconds:.2f}s: {said}")
+    if checkpoint is not None and checkpoint.resumed_from:
+        done = checkpoint.resumed_epoch
+        say(f"resumed from {checkpoint.resumed_from} (epoch {done} of {settings.model.epochs})")
+        ran = model.history.epochs - done
+        say(f"trained {ran} more epochs in {model.seconds:.2f}s, {model.history.epochs} in all: {said}")
+    else:
+        say(f"trained {model.history.epochs} epochs in {model.seconds:.2f}s: {said}")
 
     for path in paths.values():
         prepare_folder(path, "--save" if path == args.save else "--output_dir")

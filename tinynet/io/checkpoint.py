@@ -113,7 +113,8 @@ class Checkpoint(Callback):
         self.mode = mode
         self.resume = bool(resume)
         self.best: float | None = None
-        self.resumed_from: str | None = None
+        self.resumed_from: str | None = None  # the file the last fit resumed from, and its epoch
+        self.resumed_epoch = 0
         self._run: Run | None = None
 
     # -- files ---------------------------------------------------------------------------------
@@ -132,7 +133,7 @@ class Checkpoint(Callback):
 
     # -- the hooks -------------------------------------------------------------------------------
     def on_run_begin(self, run: Run) -> None:
-        self._run, self.best, self.resumed_from = run, None, None
+        self._run, self.best, self.resumed_from, self.resumed_epoch = run, None, None, 0
         if not self.resume:
             return
         for path in self.files():
@@ -141,7 +142,7 @@ class Checkpoint(Callback):
             except ModelFileError as error:  # a damaged file: the one before is whole
                 warnings.warn(f"skipping checkpoint {path}: {error}", RuntimeWarning, stacklevel=2)
                 continue
-            self.resumed_from = path
+            self.resumed_from, self.resumed_epoch = path, run.epoch
             return
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:

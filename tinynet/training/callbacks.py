@@ -384,6 +384,7 @@ class CSVLogger(Callback):
             if self._resume_epoch is not None and rows:  # the header and the epochs before the resume
                 rows = [rows[0], *[r for r in rows[1:] if r and int(r[0]) <= self._resume_epoch]]
             self._keys = rows[0][1:] if rows else list(logs)
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             with open(self.path, "w", newline="", encoding="utf-8") as handle:
                 writer = csv.writer(handle, delimiter=self.separator)
                 writer.writerows(rows or [["epoch", *self._keys]])

@@ -277,7 +277,9 @@ def fit(
     joins the batch before it. The same ``rng`` seed and data give bit-identical weights and
     history. The model is left in the mode it was in. Any non-finite loss, gradient, weight,
     learning rate or logged value stops training with ``TrainingDivergedError``, the model holding
-    finite weights; Ctrl-C stops it after the running step (``KeyboardInterrupt.history``).
+    finite weights; Ctrl-C stops it after the running step (``KeyboardInterrupt.history``). With a
+    ``tn.Checkpoint`` among the ``callbacks`` the call is resumable: run again after any kill, it
+    continues from the newest checkpoint to the result an uninterrupted call gives, bit for bit.
     """
     if not isinstance(model, Module):
         raise TypeError(f"model must be a tinynet Module, got {type(model).__name__}")
