@@ -65,7 +65,7 @@ def test_the_checkpoint_example_resumes_when_run_again(tmp_path: Path) -> None:
         for _ in range(2)
     )
     assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
-    promised = re.search(r"# (\d+ epochs, a fresh run) +\(and run again: (.*?)\)", code.group(1))
+    promised = re.search(r"# (\d+ epochs, resumed from nothing) +\(run again: (.*?)\)", code.group(1))
     assert promised is not None
     assert first.stdout.strip() == promised.group(1) and again.stdout.strip() == promised.group(2)
 
