@@ -389,3 +389,16 @@ def test_positional_embedding_adds_a_learned_row_per_position() -> None:
         embedding.weight.copy_(torch.tensor(layer.weight.data))
     expected = tensor(x) + embedding(torch.arange(6))
     np.testing.assert_allclose(layer(x), expected.detach().numpy(), rtol=0, atol=0)
+
+
+def test_masks_pass_through_a_call_but_not_onto_symbolic_nodes() -> None:
+    attention = tn.MultiheadAttention(4, 2, rng=0)
+    x = np.random.default_rng(0).standard_normal((2, 3, 4))
+    mask = np.array([[False, False, True], [False, True, True]])
+    np.testing.assert_array_equal(
+        attention(x, key_padding_mask=mask), attention.forward(x, key_padding_mask=mask)
+    )
+    with pytest.raises(
+        TypeError, match=r"keyword arguments \['key_padding_mask'\] cannot be given with symbolic"
+    ):
+        attention(tn.Input(shape=(3, 4)), key_padding_mask=mask)

@@ -179,3 +179,15 @@ def test_the_bench_command_on_a_conv_model_file_given_the_sample_shape(tmp_path:
         == 0
     )
     assert "(-1, 4, 4, 4)" in out.getvalue() and "MaxPool2d" in out.getvalue()
+
+
+def test_profile_a_sequence_model_with_several_outputs_and_attention() -> None:
+    model = tn.Sequential(
+        tn.GRU(3, 8, rng=0), tn.Select(0), tn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, rng=1)
+    )
+    x = np.random.default_rng(0).standard_normal((4, 5, 3))
+    profile = tn.bench.profile(model, x, rounds=2)
+    rows = {row.name: row for row in profile.rows}
+    assert {"0", "1", "2", "2.self_attn", "2.linear1"} <= set(rows)
+    assert all(row.forward_us > 0 and row.backward_us > 0 for row in profile.rows)
+    assert "[(-1, 5, 8), (-1, 1, 8)]" in str(profile), "both outputs of the GRU"

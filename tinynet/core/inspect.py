@@ -84,6 +84,16 @@ def example_input(model: Module, in_features: int | tuple[int, ...] | None) -> A
     return np.zeros((1, *sample), dtype=dtype)
 
 
+def example_sequence(
+    in_features: int | tuple[int, ...] | None, width: int, dtype: Any, steps: int = 4
+) -> np.ndarray[Any, Any]:
+    """One sequence of zeros for a sequence layer's ``summary()``: ``steps`` steps of ``width``
+    features, or of the sample shape ``in_features`` when it is a tuple (L, E)."""
+    shape = in_features if isinstance(in_features, tuple) else (steps, width)
+    sample: np.ndarray[Any, Any] = np.zeros((1, *shape), dtype=dtype)
+    return sample
+
+
 def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     """Left-aligned text columns with a rule under the header."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

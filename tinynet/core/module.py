@@ -95,10 +95,19 @@ class Module(Configurable):
         """
         self.backward(grad_out)
 
-    def __call__(self, x: Any) -> Any:
-        """``forward(x)``; on a symbolic ``Node`` (or a list of them) it adds a node to a graph instead."""
+    def __call__(self, x: Any, **options: Any) -> Any:
+        """``forward(x)``, passing on keyword ``options`` (an attention layer's masks); on a symbolic
+        ``Node`` (or a list of them) it adds a node to a graph instead."""
         if type(x) is np.ndarray or not is_symbolic(x):
+            if options:
+                forward: Any = self.forward
+                return forward(x, **options)
             return self.forward(x)
+        if options:
+            raise TypeError(
+                f"{one_line(self)}: keyword arguments {sorted(options)} cannot be given with symbolic "
+                "nodes; give a mask as an input node instead"
+            )
         return Node.apply(self, x)
 
     def _cached(self, value: T | None) -> T:

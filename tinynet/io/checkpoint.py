@@ -33,7 +33,7 @@ import numpy as np
 
 from tinynet.core.checks import Array, check_int
 from tinynet.io.model_file import ModelFileError, load_metadata, read_into, save, write_archive
-from tinynet.training.callbacks import Callback, History, Partial, Run
+from tinynet.training.callbacks import Callback, History, Partial, Run, improved, monitor_mode
 
 FORMAT = "tinynet-checkpoint"
 # checkpoint-<epochs done>.npz, or checkpoint-<epochs done>-<steps into the next>.npz
@@ -82,6 +82,15 @@ def differences(saved: Any, current: Any, where: str = "") -> list[str]:
     return []
 
 
+def _optimizer_arrays(run: Run) -> dict[str, Array]:
+    """The optimizer's state of every parameter (views), named as the checkpoint stores them."""
+    return {
+        f"optimizer/{index}/{name}": view
+        for index, state in enumerate(run.optimizer.param_states())
+        for name, view in state.items()
+    }
+
+
 class Checkpoint(Callback):
     """Save the run every ``every`` epochs (and at its end) into ``directory``, keep the newest
     ``keep`` files, and resume from the newest when ``fit`` is called again (see the module
@@ -89,7 +98,6 @@ class Checkpoint(Callback):
     best epoch is kept as ``best.npz``; ``mode`` "auto" maximizes accuracy-like values."""
 
     final = True  # runs after the other callbacks, once the epoch's stop decision is known
-    MAXIMIZED = ("accuracy", "precision", "recall", "f1", "r2")
 
     def __init__(
         self,
@@ -106,11 +114,7 @@ class Checkpoint(Callback):
         self.every_steps = None if every_steps is None else check_int(every_steps, "every_steps", minimum=1)
         self.keep = check_int(keep, "keep", minimum=1)
         self.save_best = save_best
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be one of ['auto', 'min', 'max'], got {mode!r}")
-        if mode == "auto":
-            mode = "max" if (save_best or "").removeprefix("val_") in self.MAXIMIZED else "min"
-        self.mode = mode
+        self.mode = monitor_mode(save_best or "", mode)
         self.resume = bool(resume)
         self.best: float | None = None
         self.resumed_from: str | None = None  # the file the last fit resumed from, and its epoch
@@ -155,13 +159,15 @@ class Checkpoint(Callback):
                     f"Checkpoint: save_best {self.save_best!r} is not logged; available: {sorted(logs)}"
                 )
             value = logs[self.save_best]
-            better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
-            if math.isfinite(value) and better:
+            if math.isfinite(value) and improved(value, self.best, self.mode):
                 self.best = value
                 save(run.model, self.best_path, {"epoch": epoch, self.save_best: value})
         last = epoch == run.epochs or run.history.stopped_epoch is not None
         if epoch % self.every == 0 or last:
             self._write(run, epoch)
+
+    def wants_steps(self) -> bool:
+        return self.every_steps is not None
 
     def on_step_end(self, run: Run) -> None:
         if self.every_steps is not None and run.optimizer.t % self.every_steps == 0:
@@ -170,9 +176,7 @@ class Checkpoint(Callback):
     # -- writing and reading -----------------------------------------------------------------------
     def _write(self, run: Run, epoch: int) -> None:
         os.makedirs(self.directory, exist_ok=True)
-        extra: dict[str, Array] = {}
-        for index, state in enumerate(run.optimizer.param_states()):
-            extra.update((f"optimizer/{index}/{name}", value) for name, value in state.items())
+        extra = _optimizer_arrays(run)
         callbacks = []
         for index, callback in enumerate(self._stateful(run)):
             values, arrays = {}, {}
@@ -258,9 +262,7 @@ class Checkpoint(Callback):
                 f"checkpoint, {[type(c).__name__ for c in stateful]} and {sorted(run.generators)} now"
             )
             raise CheckpointMismatchError(f"cannot resume from {path}: {difference}", path, [difference])
-        targets: dict[str, Array] = {}
-        for index, state in enumerate(run.optimizer.param_states()):
-            targets.update((f"optimizer/{index}/{name}", view) for name, view in state.items())
+        targets = _optimizer_arrays(run)  # views into its flat storage: read straight in
         model_size = sum(math.prod(shape) for shape in run.model.state_shapes().values())
         budget = 2 * model_size + 2**16  # what a callback may keep: a copy of the weights, say
         callback_arrays: list[dict[str, Array]] = []

@@ -43,6 +43,7 @@ from tinynet.core.checks import (
     one_line,
 )
 from tinynet.core.container import Container
+from tinynet.core.inspect import example_sequence
 from tinynet.core.module import Module
 from tinynet.core.parameter import Parameter, allocate
 from tinynet.core.registry import register_module
@@ -164,8 +165,7 @@ class MultiheadAttention(Module):
 
     def example_input(self, in_features: int | tuple[int, ...] | None = None) -> Array:
         """One sequence of 4 steps (or of ``in_features`` shape (L, E)) for ``summary()``."""
-        shape = in_features if isinstance(in_features, tuple) else (4, self.embed_dim)
-        return np.zeros((1, *shape), dtype=self.dtype)
+        return example_sequence(in_features, self.embed_dim, self.dtype)
 
     # -- inputs and masks -----------------------------------------------------------------------
     def _sequence(self, value: Any, name: str) -> Array:
@@ -281,12 +281,6 @@ class MultiheadAttention(Module):
             return out
         weights = attention.mean(axis=1) if self.average_attn_weights else attention
         return [out, weights]
-
-    @override
-    def __call__(self, x: Any, attn_mask: Any = None, key_padding_mask: Any = None) -> Any:
-        if attn_mask is None and key_padding_mask is None:
-            return super().__call__(x)
-        return self.forward(x, attn_mask=attn_mask, key_padding_mask=key_padding_mask)
 
     def _grads(self, grad_out: Any, saved: _Saved) -> tuple[Array, Array | None]:
         n, length, keys = saved.dims
@@ -505,8 +499,8 @@ class TransformerEncoderLayer(Container):
         return self.self_attn.dtype
 
     def example_input(self, in_features: int | tuple[int, ...] | None = None) -> Array:
-        shape = in_features if isinstance(in_features, tuple) else (4, self.d_model)
-        return np.zeros((1, *shape), dtype=self.dtype)
+        """One sequence of 4 steps (or of ``in_features`` shape (L, E)) for ``summary()``."""
+        return example_sequence(in_features, self.d_model, self.dtype)
 
     def _feed_forward(self, x: Array) -> Array:
         hidden = self.call_child("linear1", self.linear1.forward, x)
@@ -565,12 +559,6 @@ class TransformerEncoderLayer(Container):
         y = y if self.batch_first else np.ascontiguousarray(y.transpose(1, 0, 2))
         self._shape = y.shape
         return y
-
-    @override
-    def __call__(self, x: Any, attn_mask: Any = None, key_padding_mask: Any = None) -> Any:
-        if attn_mask is None and key_padding_mask is None:
-            return super().__call__(x)
-        return self.forward(x, attn_mask=attn_mask, key_padding_mask=key_padding_mask)
 
     @override
     def backward(self, grad_out: Any) -> Any:

@@ -19,6 +19,7 @@ from tinynet.core.checks import (
     fmt_shape,
 )
 from tinynet.core.init import Initializer, get_initializer
+from tinynet.core.inspect import example_sequence
 from tinynet.core.module import Module
 from tinynet.core.parameter import Parameter, allocate
 from tinynet.core.registry import register_module
@@ -173,8 +174,8 @@ class PositionalEmbedding(Module):
         return self.weight.data.dtype
 
     def example_input(self, in_features: int | tuple[int, ...] | None = None) -> Array:
-        shape = in_features if isinstance(in_features, tuple) else (self.max_len, self.embedding_dim)
-        return np.zeros((1, *shape), dtype=self.dtype)
+        """One sequence of ``max_len`` steps (or of ``in_features`` shape) for ``summary()``."""
+        return example_sequence(in_features, self.embedding_dim, self.dtype, self.max_len)
 
     @override
     def forward(self, x: Any) -> Array:

@@ -48,6 +48,7 @@ from tinynet.core.checks import (
     check_int,
     fmt_shape,
 )
+from tinynet.core.inspect import example_sequence
 from tinynet.core.module import Module
 from tinynet.core.parameter import Parameter, allocate
 from tinynet.core.registry import register_module
@@ -183,8 +184,7 @@ class _Recurrent(Module):
 
     def example_input(self, in_features: int | tuple[int, ...] | None = None) -> Array:
         """One sequence of 4 steps (or of ``in_features`` shape (L, E)) for ``summary()``."""
-        shape = in_features if isinstance(in_features, tuple) else (4, self.input_size)
-        return np.zeros((1, *shape), dtype=self.dtype)
+        return example_sequence(in_features, self.input_size, self.dtype)
 
     # -- the cell, one direction of one layer -------------------------------------------------------
     def _run(

@@ -174,9 +174,14 @@ class Callback:
         """Called after ``on_train_begin`` with the whole run (a checkpoint restores into it; a
         logger learns which epoch a resumed run continues from)."""
 
+    def wants_steps(self) -> bool:
+        """Whether ``fit`` should call ``on_step_end`` after every step (by default: when it is
+        overridden); a callback that does not costs nothing per step."""
+        return type(self).on_step_end is not Callback.on_step_end
+
     def on_step_end(self, run: Run) -> None:
-        """Called after every training step, with ``run.partial`` describing the epoch so far, for
-        a callback that overrides it (a checkpoint every M steps); others cost nothing."""
+        """Called after every training step, with ``run.partial`` describing the epoch so far, when
+        ``wants_steps()`` (a checkpoint every M steps)."""
 
     def get_state(self) -> dict[str, Any]:
         """What this callback must carry into a resumed run (values JSON-able or arrays)."""
@@ -197,6 +202,26 @@ class Callback:
         return f"{type(self).__name__} stopped training"
 
 
+MAXIMIZED = ("accuracy", "precision", "recall", "f1", "r2")  # what "auto" maximizes; the rest is minimized
+
+
+def monitor_mode(monitor: str, mode: str) -> str:
+    """ "min" or "max" for a logged value: ``mode`` itself, or for "auto" "max" on accuracy-like
+    values (with or without ``val_``) and "min" on everything else."""
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be one of ['auto', 'min', 'max'], got {mode!r}")
+    if mode == "auto":
+        return "max" if monitor.removeprefix("val_") in MAXIMIZED else "min"
+    return mode
+
+
+def improved(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
+    """Whether ``value`` beats ``best`` (None: nothing yet) by more than ``min_delta`` in ``mode``."""
+    if best is None:
+        return True
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
 
@@ -205,7 +230,7 @@ class EarlyStopping(Callback):
     (accuracy, precision, recall, f1, r2) and minimizes everything else.
     """
 
-    MAXIMIZED = ("accuracy", "precision", "recall", "f1", "r2")
+    MAXIMIZED = MAXIMIZED
 
     def __init__(
         self,
@@ -219,11 +244,7 @@ class EarlyStopping(Callback):
         self.min_delta = check_float(min_delta, "min_delta", low=0.0)
         self.monitor = monitor
         self.restore_best = bool(restore_best)
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be one of ['auto', 'min', 'max'], got {mode!r}")
-        if mode == "auto":
-            mode = "max" if monitor.removeprefix("val_") in self.MAXIMIZED else "min"
-        self.mode = mode
+        self.mode = monitor_mode(monitor, mode)
         self.best: float | None = None
         self.best_epoch: int | None = None
         self._best_state: dict[str, Array] | None = None
@@ -234,20 +255,13 @@ class EarlyStopping(Callback):
         self._model = model
         self.best, self.best_epoch, self._best_state, self._wait = None, None, None, 0
 
-    def _improved(self, value: float) -> bool:
-        if self.best is None:
-            return True
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
-
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
         if self.monitor not in logs:
             raise ValueError(
                 f"EarlyStopping: monitor {self.monitor!r} is not logged; available: {sorted(logs)}"
             )
         value = logs[self.monitor]
-        if math.isfinite(value) and self._improved(value):
+        if math.isfinite(value) and improved(value, self.best, self.mode, self.min_delta):
             self.best, self.best_epoch, self._wait = value, epoch, 0
             if self.restore_best and self._model is not None:
                 self._best_state = self._model.state_dict()

@@ -375,7 +375,7 @@ def fit(
         hook.on_run_begin(run)
     history = run.history
     first = run.epoch + 1 if history.stopped_epoch is None else epochs + 1
-    stepped = [hook for hook in ordered if type(hook).on_step_end is not Callback.on_step_end]
+    stepped = [hook for hook in ordered if hook.wants_steps()]
     try:
         with _DeferredInterrupt() as interrupt:
             for epoch in range(first, epochs + 1):
