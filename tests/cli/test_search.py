@@ -12,7 +12,7 @@ import pytest
 from support import run
 
 import tinynet as tn
-import tinynet.cli.search as search_module
+import tinynet.cli.runners as runners_module
 from tinynet.cli import build_parser
 from tinynet.cli.parser import CLIError
 from tinynet.cli.search import MAX_CANDIDATES, Results, parse_grid
@@ -99,7 +99,7 @@ def test_a_bad_grid_names_the_item_and_what_was_expected(item: str, message: str
 
 
 def test_a_grid_setting_twice_or_a_grid_too_large_is_refused_before_any_work() -> None:
-    with pytest.raises(CLIError, match="learning_rate is already in the grid"):
+    with pytest.raises(CLIError, match="learning_rate is already in the search"):
         grid_of("lr=0.1", "learning_rate=0.2")
     values = ",".join(str(i) for i in range(1, 11))
     items = [f"{name}={values}" for name in ("epochs", "batch_size", "patience", "embedding_dim", "layers")]
@@ -278,13 +278,13 @@ def test_a_resumed_search_trains_only_the_unfinished_folds_and_gives_the_same_ta
     assert len(lines) == 1 + 12, "a line describing the search, then one per finished fold"
     record.write_text("\n".join(lines[:6]) + "\n" + lines[6][:15])  # killed while writing the 6th fold
     trained: list[tuple[int, int]] = []
-    real = search_module.score_fold
+    real = runners_module.score_fold
 
     def counted(data: Any, task: Any, scoring: str) -> Any:
         trained.append((task.candidate, task.fold))
         return real(data, task, scoring)
 
-    monkeypatch.setattr(search_module, "score_fold", counted)
+    monkeypatch.setattr(runners_module, "score_fold", counted)
     argv = search_argv(tmp_path / "resumed", "--checkpoint_dir", str(tmp_path / "ck"), "--resume")
     code, out, err = run(argv, capsys)
     assert code == 0, err

@@ -93,3 +93,59 @@ def test_a_search_on_the_cluster_logs_in_its_workers_and_resumes(cluster: Any, t
         first, again = list(csv.DictReader(a)), list(csv.DictReader(b))
     assert [r["mean_accuracy"] for r in first] == [r["mean_accuracy"] for r in again]
     assert len(record.read_text().splitlines()) == 1 + 6
+
+
+def test_a_random_search_on_the_cluster_writes_the_serial_and_processes_table(
+    cluster: Any, tmp_path: Path
+) -> None:
+    argv = ["search", "-t", "classification", "-d", "iris", "-e", "10", "--cv", "3", "-q"]
+    argv += [
+        "--strategy",
+        "random",
+        "--trials",
+        "5",
+        "--space",
+        "lr=log:1e-3:0.3",
+        "--space",
+        "layers=8;16 4",
+    ]
+    tables = []
+    for name, where in [
+        ("serial", []),
+        ("jobs", ["--jobs", "2"]),
+        ("dask", ["--dask", cluster.scheduler_address]),
+    ]:
+        folder = tmp_path / name
+        assert main([*argv, *where, "--output_dir", str(folder)], out=io.StringIO()) == 0
+        with open(folder / "search.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        tables.append([{k: v for k, v in row.items() if k != "mean_fit_seconds"} for row in rows])
+    assert tables[0] == tables[1] == tables[2]
+    assert len(tables[0]) == 5 and len({r["learning_rate"] for r in tables[0]}) == 5
+
+
+def test_an_optuna_search_on_the_cluster_asks_as_workers_free_up_and_records_pruned_trials(
+    cluster: Any, tmp_path: Path
+) -> None:
+    require("optuna")
+    argv = ["search", "-t", "classification", "-d", "iris", "-e", "30", "--patience", "0", "--cv", "3"]
+    argv += [
+        "--strategy",
+        "optuna",
+        "--trials",
+        "14",
+        "--space",
+        "lr=log:1e-4:0.3",
+        "--space",
+        "layers=8;16 4",
+    ]
+    out = io.StringIO()
+    code = main([*argv, "--dask", cluster.scheduler_address, "--output_dir", str(tmp_path)], out=out)
+    assert code == 0
+    assert f"on {cluster.scheduler_address}" in out.getvalue()
+    with open(tmp_path / "search.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 14 and {r["state"] for r in rows} == {"pruned", "complete"}
+    for row in rows:
+        full = row["state"] == "complete"
+        assert (int(row["epochs_run"]) == 90) == full, row

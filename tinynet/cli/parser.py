@@ -312,7 +312,8 @@ def build_parser() -> Parser:
     add_common_flags(train)
 
     search = commands.add_parser(
-        "search", help="cross-validated grid search over train settings, locally or on a Dask cluster"
+        "search",
+        help="cross-validated grid, random or Optuna search over train settings, here or on Dask",
     )
     parser.commands["search"] = search
     search.add_argument(*flag("--task", "-t"), choices=["classification", "regression"], help="(required)")
@@ -344,6 +345,48 @@ def build_parser() -> Parser:
         help="a train setting and the values to try, e.g. --grid learning_rate=0.01,0.1; for --layers "
         "separate candidates with ';': --grid layers='16 8;32'. Repeat for more settings",
     )
+    search.add_argument(
+        "--strategy",
+        choices=["grid", "random", "optuna"],
+        default="grid",
+        help="grid: every combination of --grid values (default); random: --trials candidates drawn from "
+        "--space; optuna: --trials trials of Optuna's TPE sampler, bad ones pruned after any epoch "
+        "(pip install 'tinynet[optuna]')",
+    )
+    search.add_argument(
+        "--space",
+        action="append",
+        default=[],
+        metavar="NAME=VALUES",
+        help="a setting to vary and its values: a list as for --grid, or a range: uniform:LOW:HIGH, "
+        "log:LOW:HIGH (log-uniform), int:LOW:HIGH, logint:LOW:HIGH, e.g. --space learning_rate=log:1e-4:1e-1 "
+        "(random and optuna). Repeat for more settings",
+    )
+    search.add_argument(
+        "--trials", type=positive_int, default=None, help="candidates to try (random, optuna; default: 20)"
+    )
+    search.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="start no new candidate after SECONDS (random, optuna); those started finish",
+    )
+    search.add_argument(
+        "--pruner",
+        choices=["median", "none"],
+        default=None,
+        help="optuna: stop a trial whose held-out score after an epoch is below the median of the "
+        "finished trials' (default: median)",
+    )
+    search.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="optuna: keep the study in this database (e.g. sqlite:///search.db); a later run with the "
+        "same URL and settings adds its trials to the study",
+    )
+    search.add_argument("--study", default=None, metavar="NAME", help="optuna: the study's name in --storage")
     search.add_argument(
         "--cv", type=at_least_two, default=5, help="cross-validation folds (stratified for classification)"
     )

@@ -1,10 +1,19 @@
-"""``tinynet search``: a cross-validated grid search over ``train`` settings.
+"""``tinynet search``: a cross-validated search over ``train`` settings: grid, random or Optuna.
 
 The run splits off the test rows exactly as ``tinynet train`` does (same ``--seed`` and
-``--test_size``), scores every candidate of the grid by K-fold cross-validation on the training
-rows, retrains the best candidate on all training rows and reports its test metrics. Each fold is
-one task, ``train_rows`` of ``tinynet train`` on a single BLAS thread, so a task computes the same
-numbers wherever it runs: serially, in ``--jobs`` local processes, or on a ``--dask`` cluster.
+``--test_size``), scores candidates by K-fold cross-validation on the training rows, retrains the
+best on all training rows and reports its test metrics. Candidates come from ``--strategy``:
+
+- ``grid`` (default): every combination of the listed values (``--grid NAME=V1,V2``);
+- ``random``: ``--trials`` candidates drawn from ``--space`` (lists and ranges) with ``--seed``;
+- ``optuna``: ``--trials`` trials asked of an Optuna study (TPE sampler seeded by ``--seed``); a
+  trial's first fold reports its held-out score after every epoch and the median pruner stops
+  it at once when it falls behind the finished trials at the same epoch. The study lives in
+  this process (ask and tell), or in ``--storage URL`` to share it between runs.
+
+Each fold is one task (``tinynet.cli.runners``) computing the same numbers serially, in ``--jobs``
+local processes or on a ``--dask`` cluster, so grid and random searches give the same table
+everywhere for a fixed ``--seed``.
 
 Files written (with ``--extension_name`` before the extension): ``search.csv`` (a row per
 candidate), ``search.json`` (the same and the run's settings), ``search.png``, the best model and
@@ -14,21 +23,16 @@ candidate), ``search.json`` (the same and the run's settings), ``search.png``, t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import importlib
-import importlib.util
 import io
 import itertools
 import json
 import math
-import multiprocessing
 import os
-import re
-import signal
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +40,8 @@ import numpy as np
 
 import tinynet as tn
 from tinynet.cli.parser import CLIError, Parser, build_parser
+from tinynet.cli.runners import Outcome, Pruning, Runner, Task, make_runner, one_blas_thread
+from tinynet.cli.space import MAX_CANDIDATES, Candidate, Space, parse_space
 from tinynet.cli.train import (
     RunSettings,
     describe_data,
@@ -59,201 +65,49 @@ from tinynet.tabular import TableData, TableEncoder, TabularModel, TabularSettin
 from tinynet.tabular.settings import SettingError
 from tinynet.training.metrics import METRICS
 
-MAX_CANDIDATES = 10_000
-# settings a grid may vary: what the network is and how it trains, not which rows it sees
-NOT_IN_GRID = {"task", "dataset", "target", "delimiter", "features", "drop", "missing", "test_size", "seed"}
 SHOWN = 10  # rows of the printed table
-DASK_ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx)://)?([\w.-]+|\[[0-9a-fA-F:.]+\]):\d{1,5}")
+OPTUNA_HINT = "pip install 'tinynet[optuna]'"
+STUDY_NAME = "tinynet-search"
 
-
-# -- the grid ---------------------------------------------------------------------------------------
-@dataclass
-class Grid:
-    """The settings varied (argparse destinations), each with its values as typed and as parsed."""
-
-    names: list[str] = field(default_factory=list)
-    texts: list[list[str]] = field(default_factory=list)
-    values: list[list[Any]] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return math.prod(len(v) for v in self.values)
-
-    def candidates(self) -> list[dict[str, Any]]:
-        """Every combination, the last setting varying fastest (as ``itertools.product``)."""
-        return [dict(zip(self.names, combo, strict=True)) for combo in itertools.product(*self.values)]
-
-    def labels(self) -> list[dict[str, str]]:
-        return [dict(zip(self.names, combo, strict=True)) for combo in itertools.product(*self.texts)]
-
-
-def _convert(action: argparse.Action, token: str, item: str) -> Any:
-    try:
-        value = action.type(token) if callable(action.type) else token
-    except argparse.ArgumentTypeError as error:
-        raise CLIError(f"--grid {item}: {token!r}: {error}") from None
-    if action.choices is not None and value not in action.choices:
-        raise CLIError(f"--grid {item}: {token!r} is not one of {', '.join(map(str, action.choices))}")
-    return value
-
-
-def parse_grid(parser: Parser, items: list[str]) -> Grid:
-    """``NAME=V1,V2,...`` items as a Grid; each value is checked like the flag it stands for.
-
-    NAME is a flag without its dashes (``learning_rate``, ``learning-rate`` and ``lr`` are one). For a
-    flag taking several numbers (``layers``) candidates are separated by ``;`` and numbers by spaces
-    (``layers=16 8;32``); without a ``;`` a comma separates candidates (``layers=16,32``).
-    """
-    spellings = {name.lstrip("-").replace("-", "_"): action for name, action in parser.actions.items()}
-    grid = Grid()
-    for item in items:
-        name, equals, listed = item.partition("=")
-        key = name.strip().lstrip("-").replace("-", "_")
-        action = spellings.get(key)
-        if not equals or not listed.strip():
-            raise CLIError(f"--grid {item!r}: expected NAME=V1,V2,... such as learning_rate=0.01,0.1")
-        if action is None or not _griddable(action) or action.dest in NOT_IN_GRID:
-            allowed = sorted({a.dest for a in spellings.values() if _griddable(a)} - NOT_IN_GRID)
-            raise CLIError(
-                f"--grid {item}: {name!r} is not a setting a search can vary; choose from {allowed}"
-            )
-        if action.dest in grid.names:
-            raise CLIError(f"--grid {item}: {action.dest} is already in the grid; list all its values once")
-        several = action.nargs in ("+", "*")
-        texts = [t.strip() for t in listed.split(";" if several and ";" in listed else ",")]
-        if any(not t for t in texts):
-            raise CLIError(f"--grid {item}: an empty value; separate values with ','")
-        values = []
-        for text in texts:
-            tokens = text.replace(",", " ").split() if several else [text]
-            converted = [_convert(action, token, item) for token in tokens]
-            values.append(converted if several else converted[0])
-        if len(set(map(repr, values))) != len(values):
-            raise CLIError(f"--grid {item}: a value is listed twice")
-        grid.names.append(action.dest)
-        grid.texts.append([" ".join(t.replace(",", " ").split()) for t in texts])
-        grid.values.append(values)
-    if len(grid) > MAX_CANDIDATES:
-        raise CLIError(f"--grid: {len(grid):,} candidates; at most {MAX_CANDIDATES:,}, use fewer values")
-    return grid
-
-
-def _griddable(action: argparse.Action) -> bool:
-    """A flag that sets a model setting (``TabularSettings``), not where or how a run writes."""
-    return bool(action.option_strings) and action.nargs != 0 and action.dest in TabularSettings.field_names()
-
-
-# -- one task: train on some folds, score the held-out one -------------------------------------------
-@dataclass(frozen=True)
-class Task:
-    candidate: int
-    fold: int
-    settings: TabularSettings
-    train: Array  # indices into the problem's rows
-    held_out: Array
-    log_dir: str | None = None  # per-epoch logs, written by whichever process trains the task
-
-
-@dataclass(frozen=True)
-class Outcome:
-    score: float  # NaN when training diverged
-    seconds: float
-
-
-def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """Limit BLAS to one thread (threadpoolctl, installed with scikit-learn) so that a task's
-    sums run in one order wherever it runs; without threadpoolctl, BLAS keeps its threads."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    limits: contextlib.AbstractContextManager[Any] = threadpool_limits(limits=1)
-    return limits
-
-
-def score_fold(data: TableData, task: Task, scoring: str) -> Outcome:
-    """Train ``task.settings``'s model on ``task.train`` and score it on ``task.held_out``."""
-    start = time.perf_counter()
-    callbacks: list[tn.Callback] = []
-    if task.log_dir is not None:  # the loggers are made here, in the worker: never pickled across
-        folder = os.path.join(task.log_dir, f"candidate-{task.candidate:03d}-fold-{task.fold}")
-        os.makedirs(folder, exist_ok=True)
-        callbacks.append(tn.CSVLogger(os.path.join(folder, "log.csv")))
-        if importlib.util.find_spec("tensorboardX") is not None:
-            callbacks.append(tn.TensorBoard(folder))
-    with one_blas_thread():
-        try:
-            model = TabularModel(task.settings).fit(data, task.train, callbacks=callbacks)
-        except tn.TrainingDivergedError:
-            return Outcome(math.nan, time.perf_counter() - start)
-        predicted = model.predict_indices(data, task.held_out)
-    score = METRICS[scoring](data.y[task.held_out], predicted)
-    return Outcome(float(score), time.perf_counter() - start)
-
-
-_WORKER_DATA: list[TableData] = []  # the problem a --jobs worker process received once, at start
-
-
-def _start_worker(data: TableData) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _WORKER_DATA[:] = [data]
-
-
-def _worker_task(task: Task, scoring: str) -> Outcome:
-    return score_fold(_WORKER_DATA[0], task, scoring)
-
+__all__ = ["MAX_CANDIDATES", "Results", "parse_grid", "run_search"]
 
 Done = Callable[[Task, Outcome], None]
 
 
-def run_serially(data: TableData, tasks: list[Task], scoring: str, done: Done) -> None:
-    for task in tasks:
-        done(task, score_fold(data, task, scoring))
+def parse_grid(parser: Parser, items: list[str]) -> Space:
+    """``--grid NAME=V1,V2,...`` items as a Space of lists (see ``tinynet.cli.space``)."""
+    space = parse_space(parser, [("--grid", item) for item in items], ranges=False)
+    if len(space) > MAX_CANDIDATES:
+        raise CLIError(f"--grid: {len(space):,} candidates; at most {MAX_CANDIDATES:,}, use fewer values")
+    return space
 
 
-def run_in_processes(data: TableData, tasks: list[Task], scoring: str, done: Done, jobs: int) -> None:
-    """``jobs`` fresh (spawned) processes; each receives the table once, then one task at a time."""
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(min(jobs, len(tasks)), context, initializer=_start_worker, initargs=(data,))
-    try:
-        pending = {pool.submit(_worker_task, task, scoring): task for task in tasks}
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                done(pending.pop(future), future.result())
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+def parse_search(parser: Parser, args: argparse.Namespace) -> Space:
+    """The space of ``--grid`` and ``--space`` items, checked against ``--strategy``."""
+    grid = args.strategy == "grid"
+    for flag, given in [
+        ("--trials", args.trials is not None),
+        ("--timeout", args.timeout is not None),
+    ]:
+        if grid and given:
+            raise CLIError(f"{flag} needs --strategy random or optuna: a grid search tries every candidate")
+    for flag, given in [
+        ("--pruner", args.pruner is not None),
+        ("--storage", args.storage is not None),
+        ("--study", args.study is not None),
+    ]:
+        if args.strategy != "optuna" and given:
+            raise CLIError(f"{flag} needs --strategy optuna")
+    items = [("--grid", item) for item in args.grid] + [("--space", item) for item in args.space]
+    space = parse_space(parser, items, ranges=not grid)
+    if grid and len(space) > MAX_CANDIDATES:
+        raise CLIError(f"--grid: {len(space):,} candidates; at most {MAX_CANDIDATES:,}, use fewer values")
+    if args.trials is not None and args.trials > MAX_CANDIDATES:
+        raise CLIError(f"--trials {args.trials}: at most {MAX_CANDIDATES:,}")
+    return space
 
 
-def run_on_dask(data: TableData, tasks: list[Task], scoring: str, done: Done, address: str) -> None:
-    """Tasks on the Dask cluster at ``address``: the table is sent to every worker once."""
-    try:
-        distributed: Any = importlib.import_module("distributed")
-    except ImportError:
-        raise CLIError("--dask needs Dask: pip install 'tinynet[dask]'") from None
-    if not DASK_ADDRESS.fullmatch(address):
-        raise CLIError(
-            f"--dask {address!r}: expected a scheduler address such as tcp://10.0.0.5:8786 or 10.0.0.5:8786"
-        )
-    try:
-        client = distributed.Client(address, timeout="10s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as error:
-        raise CLIError(f"--dask {address}: no Dask scheduler answered ({error})") from None
-    try:
-        shared = client.scatter(data, broadcast=True)
-        futures = {client.submit(score_fold, shared, task, scoring, pure=False): task for task in tasks}
-        for future in distributed.as_completed(futures, loop=client.loop):
-            try:
-                outcome = future.result()
-            except ModuleNotFoundError as error:
-                raise CLIError(
-                    f"--dask {address}: a worker cannot import {error.name!r}; "
-                    "install tinynet on every worker"
-                ) from None
-            done(futures[future], outcome)
-    finally:
-        client.close()
-
-
+# -- the record of a grid or random search --------------------------------------------------------
 class Journal:
     """The finished folds of a search, a JSON line each in ``DIR/search.jsonl`` (after a first line
     describing the search), flushed as they arrive, so that ``--resume`` trains only the others.
@@ -278,7 +132,9 @@ class Journal:
                 )
             for line in lines[1:]:
                 key = (int(line["candidate"]), int(line["fold"]))
-                self.finished[key] = Outcome(float(line["score"]), float(line["seconds"]))
+                self.finished[key] = Outcome(
+                    float(line["score"]), float(line["seconds"]), int(line.get("epochs", 0))
+                )
         else:
             os.makedirs(folder, exist_ok=True)
             with open(self.path, "w", encoding="utf-8") as handle:
@@ -307,6 +163,7 @@ class Journal:
             "fold": task.fold,
             "score": outcome.score,
             "seconds": outcome.seconds,
+            "epochs": outcome.epochs,
         }
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry) + "\n")
@@ -317,23 +174,75 @@ class Journal:
 # -- results ----------------------------------------------------------------------------------------
 @dataclass
 class Results:
-    """Fold scores and fit times per candidate, filled in as tasks finish (in any order)."""
+    """Fold scores, fit times and epochs per candidate, filled in as tasks finish (in any order).
+
+    A candidate is finished when all its folds are in, or when its first fold was pruned or (in an
+    Optuna search, which then trains no more folds) diverged (``stopped``).
+    """
 
     scoring: str
     folds: int
-    scores: Array  # (candidates, folds)
+    scores: Array  # (candidates, folds), NaN until known, and for diverged or pruned folds
     seconds: Array
+    epochs: Array = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
+    pruned: Array = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    stopped: Array = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    recorded: Array = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+
+    def __post_init__(self) -> None:
+        shape = self.scores.shape
+        if self.epochs.shape != shape:
+            self.epochs = np.zeros(shape, dtype=np.int64)
+        if self.recorded.shape != shape:
+            self.recorded = ~np.isnan(self.scores)
+        for name in ("pruned", "stopped"):
+            if getattr(self, name).shape != shape[:1]:
+                setattr(self, name, np.zeros(shape[0], dtype=bool))
 
     @classmethod
     def empty(cls, candidates: int, folds: int, scoring: str) -> Results:
         return cls(scoring, folds, np.full((candidates, folds), np.nan), np.zeros((candidates, folds)))
+
+    def record(self, task: Task, outcome: Outcome) -> None:
+        c, f = task.candidate, task.fold
+        self.scores[c, f], self.seconds[c, f], self.epochs[c, f] = (
+            outcome.score,
+            outcome.seconds,
+            outcome.epochs,
+        )
+        self.recorded[c, f] = True
+        self.pruned[c] |= outcome.pruned
+
+    def finished(self) -> Array:
+        done: Array = self.recorded.all(axis=1) | self.pruned | self.stopped
+        return done
+
+    def take(self, rows: Array) -> Results:
+        return Results(
+            self.scoring,
+            self.folds,
+            self.scores[rows],
+            self.seconds[rows],
+            self.epochs[rows],
+            self.pruned[rows],
+            self.stopped[rows],
+            self.recorded[rows],
+        )
+
+    def states(self) -> list[str]:
+        """ "complete", "pruned" or "diverged" per candidate."""
+        means = self.means()
+        return [
+            "pruned" if pruned else "diverged" if math.isnan(mean) else "complete"
+            for pruned, mean in zip(self.pruned, means, strict=True)
+        ]
 
     @property
     def higher_is_better(self) -> bool:
         return METRICS[self.scoring].higher_is_better
 
     def means(self) -> Array:
-        """Mean score per candidate; NaN if a fold diverged."""
+        """Mean score per candidate; NaN if a fold diverged or the candidate was pruned."""
         means: Array = self.scores.mean(axis=1)
         return means
 
@@ -343,14 +252,14 @@ class Results:
 
     def ranks(self) -> Array:
         """1 for the best mean; means equal to 10 decimals share the smaller rank (the same fold
-        scores summed in another order differ in the last bit); diverged candidates come last."""
+        scores summed in another order differ in the last bit); diverged and pruned come last."""
         means = np.round(self.means(), 10)
         key = means if self.higher_is_better else -means
         key = np.where(np.isnan(key), -np.inf, key)
         return np.array([1 + int(np.sum(key > k)) for k in key], dtype=np.int64)
 
     def best(self) -> int | None:
-        """The best candidate (the first of equals, as scikit-learn), None if every one diverged."""
+        """The best candidate (the first of equals, as scikit-learn), None if none completed."""
         means = self.means()
         if np.all(np.isnan(means)):
             return None
@@ -364,23 +273,25 @@ class SearchProgress:
     of the search, so logs stay short.
     """
 
-    def __init__(self, results: Results, stream: Any, enabled: bool) -> None:
+    def __init__(self, results: Results, stream: Any, enabled: bool, total: int) -> None:
         self.results = results
         self.stream = stream
         self.enabled = enabled
         self.live = enabled and bool(getattr(stream, "isatty", lambda: False)())
-        self.total = len(results.scores)
-        self.folds_done = np.zeros(self.total, dtype=np.int64)
+        self.total = total
         self.start = time.perf_counter()
-        self.step = max(1, self.total // 10)
+        self.step = max(1, total // 10)
+        self.shown = 0
 
     def __call__(self, task: Task, outcome: Outcome) -> None:
-        self.results.scores[task.candidate, task.fold] = outcome.score
-        self.results.seconds[task.candidate, task.fold] = outcome.seconds
-        self.folds_done[task.candidate] += 1
-        if not self.enabled or self.folds_done[task.candidate] < self.results.folds:
+        self.results.record(task, outcome)
+        self.show()
+
+    def show(self) -> None:
+        done = int(np.sum(self.results.finished()))
+        if not self.enabled or done == self.shown:
             return
-        done = int(np.sum(self.folds_done == self.results.folds))
+        self.shown = done
         if self.live or done % self.step == 0 or done == self.total:
             self.stream.write(
                 ("\r" if self.live else "") + self.line(done) + ("\x1b[K" if self.live else "\n")
@@ -389,10 +300,9 @@ class SearchProgress:
 
     def line(self, done: int) -> str:
         width = 20
-        filled = width * done // self.total
+        filled = width * done // max(self.total, 1)
         bar = "#" * filled + "." * (width - filled)
-        complete = self.folds_done == self.results.folds
-        means = np.where(complete, self.results.means(), np.nan)
+        means = np.where(self.results.finished(), self.results.means(), np.nan)
         finite = means[~np.isnan(means)]
         if finite.size:
             best = finite.max() if self.results.higher_is_better else finite.min()
@@ -400,11 +310,187 @@ class SearchProgress:
         else:
             best_text = "no candidate finished training" if done else ""
         elapsed = time.perf_counter() - self.start
-        return f"search [{bar}] {done}/{self.total} candidates  {elapsed:.1f}s  {best_text}".rstrip()
+        pruned = int(np.sum(self.results.pruned))
+        pruned_text = f"  {pruned} pruned" if pruned else ""
+        line = f"search [{bar}] {done}/{self.total} candidates  {elapsed:.1f}s{pruned_text}  {best_text}"
+        return line.rstrip()
 
     def finish(self) -> None:
         if self.live:
             self.stream.write("\n")
+
+
+# -- strategies -------------------------------------------------------------------------------------
+def run_tasks(runner: Runner, groups: Iterable[list[Task]], done: Done, deadline: float | None) -> None:
+    """A grid or random search: each candidate's folds, a few candidates ahead of the workers;
+    after ``deadline`` no new candidate starts (those started finish; the first always starts)."""
+    queue, started = deque(groups), 0
+    while queue or len(runner):
+        while queue and len(runner) < 2 * runner.slots:
+            if started and deadline is not None and time.perf_counter() > deadline:
+                queue.clear()
+                break
+            for task in queue.popleft():
+                runner.submit(task)
+            started += 1
+        if len(runner):
+            done(*runner.next())
+
+
+def import_optuna() -> Any:
+    try:
+        optuna = importlib.import_module("optuna")
+    except ImportError:
+        raise CLIError(f"--strategy optuna needs Optuna: {OPTUNA_HINT}") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+@dataclass
+class OptunaSearch:
+    """Trials asked of an Optuna study as workers free up, told back as their folds finish.
+
+    A trial first trains its first fold, reporting the held-out score after every epoch to the
+    pruner; unless pruned (or diverged) its other folds follow, and the study is told their mean.
+    Trials finished in earlier runs of a ``--storage`` study come first in ``candidates``.
+    """
+
+    optuna: Any
+    study: Any
+    space: Space
+    base: dict[str, Any]
+    folds: list[tuple[Array, Array]]
+    train: Array
+    log_dir: str | None
+    pruner: Any
+    candidates: list[Candidate] = field(default_factory=list)
+    settings: list[TabularSettings] = field(default_factory=list)
+    trials: dict[int, Any] = field(default_factory=dict)
+
+    def earlier(self, results: Results) -> None:
+        """Load the finished trials of earlier runs of this study into ``results``."""
+        states = self.optuna.trial.TrialState
+        for trial in self.study.get_trials(
+            deepcopy=False, states=(states.COMPLETE, states.PRUNED, states.FAIL)
+        ):
+            attrs = trial.user_attrs
+            if "fold_scores" not in attrs:
+                continue  # a trial this program did not finish (a killed run's)
+            c = len(self.candidates)
+            self.candidates.append(self.space.from_stored(trial.params))
+            self.settings.append(candidate_settings(self.base, self.candidates[c].changes))
+            for f, (score, seconds, epochs) in enumerate(
+                zip(attrs["fold_scores"], attrs["fold_seconds"], attrs["fold_epochs"], strict=True)
+            ):
+                if score is not None or trial.state == states.PRUNED or epochs:
+                    score = math.nan if score is None else float(score)
+                    pruned = trial.state == states.PRUNED and f == 0
+                    results.record(self._task(c, f), Outcome(score, float(seconds), int(epochs), pruned))
+            results.stopped[c] = True
+
+    def _task(self, c: int, f: int, pruning: Pruning | None = None) -> Task:
+        fit_rows, held = self.folds[f]
+        return Task(c, f, self.settings[c], self.train[fit_rows], self.train[held], self.log_dir, pruning)
+
+    def ask(self) -> Task:
+        trial = self.study.ask()
+        candidate = self.space.suggest(trial)
+        c = len(self.candidates)
+        self.candidates.append(candidate)
+        self.settings.append(candidate_settings(self.base, candidate.changes))
+        self.trials[c] = trial
+        pruning = None
+        if self.pruner is not None:
+            states = self.optuna.trial.TrialState
+            finished = self.study.get_trials(deepcopy=False, states=(states.COMPLETE, states.PRUNED))
+            pruning = Pruning(self.pruner, self.study.direction.name.lower(), tuple(finished))
+        return self._task(c, 0, pruning)
+
+    def tell(self, task: Task, outcome: Outcome, results: Results, runner: Runner) -> None:
+        c = task.candidate
+        trial = self.trials[c]
+        states = self.optuna.trial.TrialState
+        if task.fold == 0:
+            for step, value in enumerate(outcome.curve):
+                trial.report(value, step)
+            if outcome.pruned or math.isnan(outcome.score):
+                results.stopped[c] = True
+                self._finish(trial, c, results, states.PRUNED if outcome.pruned else states.FAIL)
+                return
+            for f in range(1, len(self.folds)):
+                runner.submit(self._task(c, f))
+        if results.recorded[c].all():
+            mean = float(results.means()[c])
+            if math.isnan(mean):
+                self._finish(trial, c, results, states.FAIL)
+            else:
+                self._finish(trial, c, results, states.COMPLETE, mean)
+
+    def _finish(self, trial: Any, c: int, results: Results, state: Any, value: float | None = None) -> None:
+        recorded = results.recorded[c]
+        scores = [
+            float(s) if r and not math.isnan(s) else None
+            for s, r in zip(results.scores[c], recorded, strict=True)
+        ]
+        trial.set_user_attr("fold_scores", scores)
+        trial.set_user_attr("fold_seconds", [float(s) for s in results.seconds[c]])
+        trial.set_user_attr("fold_epochs", [int(e) for e in results.epochs[c]])
+        self.study.tell(trial, value, state=state)
+
+    def run(self, runner: Runner, trials: int, done: Done, results: Results, deadline: float | None) -> None:
+        asked = 0
+        while True:
+            while asked < trials and len(runner) < runner.slots:
+                if asked and deadline is not None and time.perf_counter() > deadline:
+                    trials = asked
+                    break
+                runner.submit(self.ask())
+                asked += 1
+            if not len(runner):
+                return
+            task, outcome = runner.next()
+            done(task, outcome)
+            self.tell(task, outcome, results, runner)
+
+
+def open_study(optuna: Any, args: argparse.Namespace, search: dict[str, Any], direction: str) -> Any:
+    """A new in-memory study, or the one in ``--storage`` (made there if new) for this search."""
+    sampler = optuna.samplers.TPESampler(seed=args.seed)
+    if args.storage is None:
+        return optuna.create_study(direction=direction, sampler=sampler)
+    name = args.study or STUDY_NAME
+    try:
+        study = optuna.create_study(
+            storage=args.storage, study_name=name, direction=direction, sampler=sampler, load_if_exists=True
+        )
+    except (ValueError, ImportError, RuntimeError) as error:
+        raise CLIError(f"--storage {args.storage}: {str(error).splitlines()[0]}") from None
+    except Exception as error:  # the storage's own errors (SQLAlchemy's) are not Optuna's to name
+        raise CLIError(
+            f"--storage {args.storage}: cannot open the study ({type(error).__name__}: {error})"
+        ) from None
+    recorded = study.user_attrs.get("search")
+    if recorded is None:
+        if study.get_trials(deepcopy=False):
+            raise CLIError(f"--storage {args.storage}: study {name!r} was not made by tinynet search")
+        study.set_user_attr("search", search)
+    else:
+        changed = differences(recorded, json.loads(json.dumps(search)))
+        if changed:
+            raise CLIError(
+                f"--storage {args.storage}: study {name!r} holds a search with other settings: "
+                f"{'; '.join(changed)}. Give the same settings, or another --study name"
+            )
+    return study
+
+
+def make_pruner(optuna: Any, name: str, epochs: int) -> Any:
+    """The median rule: stop a trial whose held-out score at an epoch is worse than the median of
+    the finished trials' scores at that epoch, once 5 trials finished and after a warm-up of a
+    tenth of the epochs (at least 1), when learning rates have not yet shown their effect."""
+    if name == "none":
+        return None
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(1, epochs // 10))
 
 
 # -- the command ------------------------------------------------------------------------------------
@@ -425,13 +511,25 @@ def candidate_settings(base: dict[str, Any], changes: dict[str, Any]) -> Tabular
         raise flag_error(error) from None
 
 
+def corners(space: Space) -> list[Candidate]:
+    """Lists' values combined with ranges' ends: the candidates whose sizes bound all others'."""
+    ends = [
+        list(zip(d.texts, d.values, strict=True)) if d.is_choice else [d.value(d.low), d.value(d.high)]
+        for d in space.dimensions
+    ]
+    combos = itertools.islice(itertools.product(*ends), MAX_CANDIDATES)
+    names = space.names
+    return [
+        Candidate(
+            {n: t for n, (t, _) in zip(names, combo, strict=True)},
+            {n: v for n, (_, v) in zip(names, combo, strict=True)},
+        )
+        for combo in combos
+    ]
+
+
 def check_candidates(
-    args: argparse.Namespace,
-    grid: Grid,
-    candidates: list[TabularSettings],
-    data: TableData,
-    n_train: int,
-    train: Array,
+    args: argparse.Namespace, candidates: list[TabularSettings], data: TableData, n_train: int, train: Array
 ) -> None:
     """Refuse the whole search before any training if one candidate cannot be built."""
     if args.jobs > 1 and args.dask:
@@ -455,42 +553,63 @@ def check_candidates(
             raise flag_error(error) from None
 
 
-def describe_grid(grid: Grid, args: argparse.Namespace, tasks: int) -> str:
-    if grid.names:
-        varied = " x ".join(
-            f"{name} {', '.join(texts)}" for name, texts in zip(grid.names, grid.texts, strict=True)
-        )
-    else:
-        varied = "the given settings only"
+def describe_search(space: Space, args: argparse.Namespace, where: str) -> str:
     kind = "stratified " if args.task == "classification" else ""
-    where = f"on {args.dask}" if args.dask else (f"in {args.jobs} processes" if args.jobs > 1 else "serially")
     folds = f"{args.cv}-fold {kind}cross-validation"
-    return f"grid: {varied} = {len(grid)} candidates; {folds} = {tasks} trainings, {where}"
+    if args.strategy == "grid":
+        tasks = len(space) * args.cv
+        return f"grid: {space.describe()} = {len(space)} candidates; {folds} = {tasks} trainings, {where}"
+    if args.strategy == "random":
+        return f"random search: {args.trials} candidates from {space.describe()}; {folds}, {where}"
+    pruner = "no pruning" if args.pruner == "none" else "median pruner on each trial's first fold"
+    return f"optuna search (TPE, {pruner}): {args.trials} trials over {space.describe()}; {folds}, {where}"
 
 
-def table_rows(grid: Grid, results: Results) -> tuple[list[str], list[list[str]]]:
-    """search.csv: a row per candidate in grid order; full-precision scores, fit time last."""
+def table_rows(
+    names: list[str], labels: list[dict[str, str]], results: Results
+) -> tuple[list[str], list[list[str]]]:
+    """search.csv: a row per candidate in the order tried; full-precision scores, fit time last."""
     name = results.scoring
-    header = ["candidate", "rank", *grid.names, f"mean_{name}", f"std_{name}"]
+    header = ["candidate", "rank", "state", "epochs_run", *names, f"mean_{name}", f"std_{name}"]
     header += [f"fold{f + 1}_{name}" for f in range(results.folds)] + ["mean_fit_seconds"]
     rows = []
-    for c, (labels, rank, mean, std) in enumerate(
-        zip(grid.labels(), results.ranks(), results.means(), results.stds(), strict=True)
+    for c, (label, rank, state, mean, std) in enumerate(
+        zip(labels, results.ranks(), results.states(), results.means(), results.stds(), strict=True)
     ):
-        row = [str(c + 1), str(rank), *labels.values(), repr(float(mean)), repr(float(std))]
-        row += [repr(float(s)) for s in results.scores[c]] + [f"{results.seconds[c].mean():.4f}"]
+        row = [str(c + 1), str(rank), state, str(int(results.epochs[c].sum())), *label.values()]
+        row += [repr(float(mean)), repr(float(std))]
+        row += [repr(float(s)) for s in results.scores[c]] + [f"{_fit_seconds(results, c):.4f}"]
         rows.append(row)
     return header, rows
 
 
-def print_table(grid: Grid, results: Results, say: Callable[..., None]) -> None:
-    ranks, means, stds, labels = results.ranks(), results.means(), results.stds(), grid.labels()
+def _fit_seconds(results: Results, c: int) -> float:
+    """Mean seconds of the folds trained (a pruned candidate trained one)."""
+    trained = results.seconds[c][results.recorded[c]]
+    return float(trained.mean()) if trained.size else 0.0
+
+
+def _shown(value: str) -> str:
+    """A value for the printed table: long numbers drawn from ranges to 4 significant digits."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return value if len(value) <= 8 else f"{number:.4g}"
+
+
+def print_table(
+    names: list[str], labels: list[dict[str, str]], results: Results, say: Callable[..., None]
+) -> None:
+    ranks, means, stds, states = results.ranks(), results.means(), results.stds(), results.states()
     order = np.argsort(ranks, kind="stable")
-    head = ["rank", results.scoring, *grid.names, "fit time"]
+    head = ["rank", results.scoring, *names, "epochs run", "fit time"]
     lines = []
     for c in order[:SHOWN]:
-        score = "diverged" if math.isnan(means[c]) else f"{means[c]:.4f} ± {stds[c]:.4f}"
-        lines.append([str(ranks[c]), score, *labels[c].values(), f"{results.seconds[c].mean():.2f}s"])
+        score = f"{means[c]:.4f} ± {stds[c]:.4f}" if states[c] == "complete" else states[c]
+        epochs = str(int(results.epochs[c].sum()))
+        values = [_shown(value) for value in labels[c].values()]
+        lines.append([str(ranks[c]), score, *values, epochs, f"{_fit_seconds(results, c):.2f}s"])
     widths = [max(len(r[j]) for r in [head, *lines]) for j in range(len(head))]
     say("\n" + "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip())
     for line in lines:
@@ -503,100 +622,156 @@ def describe(settings: dict[str, str]) -> str:
     return " ".join(f"{name}={value}" for name, value in settings.items()) or "the given settings"
 
 
+def search_record(args: argparse.Namespace, space: Space, run: RunSettings, rows: int) -> dict[str, Any]:
+    """What makes two searches the same search (checked on --resume and on a --storage study)."""
+    record: dict[str, Any] = {"strategy": args.strategy}
+    if args.strategy == "grid":
+        record["grid"] = {d.name: list(d.texts) for d in space.dimensions}
+    else:
+        record["space"] = {d.name: d.describe() for d in space.dimensions}
+    if args.strategy == "random":
+        record["trials"] = args.trials
+    if args.strategy == "optuna":
+        record["pruner"] = args.pruner
+    return {**record, "settings": run.to_dict(), "cv": args.cv, "scoring": args.scoring, "rows": rows}
+
+
 def run_search(args: argparse.Namespace, out: Any) -> int:
     def say(*parts: object) -> None:
         if not args.quiet:
             print(*parts, file=out)
 
     parser = build_parser().commands["search"]
-    grid = parse_grid(parser, args.grid)
+    space = parse_search(parser, args)
+    if args.strategy != "grid":
+        args.trials = 20 if args.trials is None else args.trials
+        if not space.dimensions:
+            raise CLIError(
+                f"--strategy {args.strategy} needs --space NAME=VALUES (see 'tinynet search --help')"
+            )
+    if args.strategy == "optuna":
+        args.pruner = args.pruner or "median"
+        if args.checkpoint_dir is not None or args.resume:
+            raise CLIError(
+                "--checkpoint_dir: an Optuna search keeps its trials in --storage, e.g. "
+                "--storage sqlite:///search.db; run again with it to add trials to the study"
+            )
     args.scoring = args.scoring or ("accuracy" if args.task == "classification" else "r2")
-    if args.layers is None and "layers" not in grid.names:
-        raise CLIError("search needs --layers/-l or --grid layers=... (see 'tinynet search --help')")
+    if args.layers is None and "layers" not in space.names:
+        flag = "--grid" if args.strategy == "grid" else "--space"
+        raise CLIError(f"search needs --layers/-l or {flag} layers=... (see 'tinynet search --help')")
     paths = output_paths(args)
     base = {name: getattr(args, name) for name in TabularSettings.field_names() if hasattr(args, name)}
-    candidates = [candidate_settings(base, changes) for changes in grid.candidates()]
-    run = run_settings(args, candidates[0])
+    if args.strategy == "grid":
+        candidates = space.grid()
+    elif args.strategy == "random":
+        candidates = space.sample(args.trials, np.random.default_rng([args.seed, 1]))
+    else:
+        candidates = corners(space)  # checked now; the trials' own come from the study
+    settings = [candidate_settings(base, candidate.changes) for candidate in candidates]
+    run = run_settings(args, settings[0])
     classification = run.model.classification
     data = select(run)
     train, test = split_indices(len(data), data.y, run.test_size, rng=run.model.seed, stratify=classification)
-    check_candidates(args, grid, candidates, data, len(train), train)
+    check_candidates(args, settings, data, len(train), train)
     folds = fold_indices(len(train), args.cv, data.y[train], rng=run.model.seed, stratify=classification)
-    tasks = [
-        Task(c, f, chosen, train[fit_rows], train[held], args.log_dir)
-        for c, chosen in enumerate(candidates)
-        for f, (fit_rows, held) in enumerate(folds)
-    ]
+    record = search_record(args, space, run, len(train))
+
     journal = None
     if args.checkpoint_dir is not None:
-        search = {
-            "grid": dict(zip(grid.names, grid.texts, strict=True)),
-            "settings": run.to_dict(),
-            "cv": args.cv,
-        }
-        journal = Journal(
-            args.checkpoint_dir, {**search, "scoring": args.scoring, "rows": len(train)}, args.resume
-        )
+        journal = Journal(args.checkpoint_dir, record, args.resume)
     elif args.resume:
         raise CLIError("--resume needs --checkpoint_dir DIR, the folder of the search's record")
+    optuna: Any = None
+    study: Any = None
+    if args.strategy == "optuna":
+        optuna = import_optuna()
+        direction = "maximize" if METRICS[args.scoring].higher_is_better else "minimize"
+        study = open_study(optuna, args, record, direction)
+
     say(describe_data(run.model, data, len(train), len(test)))
-    say(describe_grid(grid, args, len(tasks)))
-
-    results = Results.empty(len(candidates), args.cv, args.scoring)
-    progress = SearchProgress(results, out, enabled=not args.quiet)
-    done: Done = progress
-    if journal is not None:
-        if journal.finished:
-            count = len(journal.finished)
-            say(f"resumed: {count} of {len(tasks)} folds were already trained ({journal.path})")
-        for task in [t for t in tasks if (t.candidate, t.fold) in journal.finished]:
-            progress(task, journal.finished[(task.candidate, task.fold)])
-        tasks = [t for t in tasks if (t.candidate, t.fold) not in journal.finished]
-        recorder = journal
-
-        def done(task: Task, outcome: Outcome) -> None:
-            recorder.record(task, outcome)
-            progress(task, outcome)
-
-    start = time.perf_counter()
-    if not tasks:
-        pass  # every fold was recorded: only the table and the retraining are left
-    elif args.dask:
-        run_on_dask(data, tasks, args.scoring, done, args.dask)
-    elif args.jobs > 1:
-        run_in_processes(data, tasks, args.scoring, done, args.jobs)
-    else:
-        run_serially(data, tasks, args.scoring, done)
+    runner = make_runner(data, args.scoring, args.jobs, args.dask)
+    try:
+        if args.strategy == "random" and len(candidates) < args.trials:
+            say(f"the space holds {len(candidates)} combinations only: each is tried once")
+        say(describe_search(space, args, runner.where))
+        deadline = None if args.timeout is None else time.perf_counter() + args.timeout
+        start = time.perf_counter()
+        if optuna is not None:
+            searcher = OptunaSearch(optuna, study, space, base, folds, train, args.log_dir, None)
+            searcher.pruner = make_pruner(optuna, args.pruner, run.model.epochs)
+            total = len(study.get_trials(deepcopy=False)) + args.trials
+            results = Results.empty(total, args.cv, args.scoring)
+            searcher.earlier(results)
+            if searcher.candidates:
+                say(f"study {study.study_name}: {len(searcher.candidates)} trials from earlier runs")
+            progress = SearchProgress(results, out, not args.quiet, len(searcher.candidates) + args.trials)
+            progress.show()
+            searcher.run(runner, args.trials, progress, results, deadline)
+            candidates, settings = searcher.candidates, searcher.settings
+        else:
+            results = Results.empty(len(candidates), args.cv, args.scoring)
+            progress = SearchProgress(results, out, not args.quiet, len(candidates))
+            tasks = [
+                [
+                    Task(c, f, chosen, train[fit_rows], train[held], args.log_dir)
+                    for f, (fit_rows, held) in enumerate(folds)
+                ]
+                for c, chosen in enumerate(settings)
+            ]
+            done: Done = progress
+            if journal is not None:
+                done = resumed(journal, tasks, progress, say)
+                tasks = [
+                    [t for t in group if (t.candidate, t.fold) not in journal.finished] for group in tasks
+                ]
+            run_tasks(runner, [group for group in tasks if group], done, deadline)
+    finally:
+        runner.close()
     progress.finish()
     seconds = time.perf_counter() - start
-    print_table(grid, results, say)
+    ran = np.flatnonzero(results.finished())
+    results = results.take(ran)
+    candidates = [candidates[c] for c in ran]
+    settings = [settings[c] for c in ran]
+    labels = [candidate.labels for candidate in candidates]
+    print_table(space.names, labels, results, say)
+    epochs = int(results.epochs.sum())
+    pruned = int(results.pruned.sum())
+    say(
+        f"{len(ran)} candidates, {epochs:,} epochs trained"
+        + (f" ({pruned} pruned)" if args.strategy == "optuna" else "")
+        + f" in {seconds:.1f}s"
+    )
 
     best = results.best()
     for path in paths.values():
         prepare_folder(path, "--save" if path == args.save else "--output_dir")
-    header, rows = table_rows(grid, results)
+    header, rows = table_rows(space.names, labels, results)
     _write_csv(paths["table"], header, rows)
-    record = {
+    summary: dict[str, Any] = {
         "tinynet": tn.__version__,
+        "strategy": args.strategy,
         "scoring": args.scoring,
         "higher_is_better": results.higher_is_better,
         "folds": args.cv,
         "seconds": round(seconds, 3),
-        "grid": dict(zip(grid.names, grid.texts, strict=True)),
-        "settings": {name: value for name, value in run.to_dict().items() if name not in grid.names},
+        "epochs": epochs,
+        **{key: record[key] for key in ("grid", "space", "trials", "pruner") if key in record},
+        "settings": {name: value for name, value in run.to_dict().items() if name not in space.names},
         "candidates": [dict(zip(header, row, strict=True)) for row in rows],
         "best": None,
     }
     written = [paths["table"], paths["results"]]
     if best is None:
-        write_json(paths["results"], record)
+        write_json(paths["results"], summary)
         say("\nwrote " + ", ".join(written))
         raise tn.TrainingDivergedError(
             "every candidate diverged in cross-validation; lower --learning_rate or add --clip 1.0"
         )
 
-    chosen = candidates[best]
-    label = grid.labels()[best]
+    chosen = settings[best]
+    label = labels[best]
     say(
         f"\nbest: {describe(label)} ({args.scoring} {results.means()[best]:.4f} ± {results.stds()[best]:.4f})"
     )
@@ -605,7 +780,7 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
         with one_blas_thread():
             train_model(model, data, train)
     except tn.TrainingDivergedError as error:
-        write_json(paths["results"], record)
+        write_json(paths["results"], summary)
         raise tn.TrainingDivergedError(
             f"the best candidate ({describe(label)}) diverged when retrained on all training rows: "
             f"{error.what}; wrote {', '.join(written)}",
@@ -615,17 +790,36 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
             what=error.what,
         ) from None
     assert model.history is not None
-    epochs = model.history.epochs
-    say(f"retrained on all {len(train)} training rows in {model.seconds:.2f}s ({epochs} epochs)")
+    say(
+        f"retrained on all {len(train)} training rows in {model.seconds:.2f}s ({model.history.epochs} epochs)"
+    )
     evaluation = test_report(model, data, train, test, say)
     model.save(paths["model"])
     write_config(paths["config"], RunSettings(run.dataset, chosen, run.delimiter, run.test_size))
-    record["best"] = {"candidate": best + 1, "settings": label, "test": evaluation.metrics}
-    write_json(paths["results"], record)
+    summary["best"] = {"candidate": best + 1, "settings": label, "test": evaluation.metrics}
+    write_json(paths["results"], summary)
     written += [paths["model"], paths["config"]]
-    written += _plot(grid, results, paths["plot"], f"{data.name}, {args.task}", say)
+    title = f"{data.name}, {args.task}, {args.strategy} search"
+    written += _plot([describe(x) for x in labels], results, paths["plot"], title, say)
     say("\nwrote " + ", ".join(written))
     return 0
+
+
+def resumed(
+    journal: Journal, tasks: list[list[Task]], progress: SearchProgress, say: Callable[..., None]
+) -> Done:
+    """Record the folds the journal already holds; what records each new one in both."""
+    count = sum(len(group) for group in tasks)
+    if journal.finished:
+        say(f"resumed: {len(journal.finished)} of {count} folds were already trained ({journal.path})")
+    for task in [t for group in tasks for t in group if (t.candidate, t.fold) in journal.finished]:
+        progress(task, journal.finished[(task.candidate, task.fold)])
+
+    def done(task: Task, outcome: Outcome) -> None:
+        journal.record(task, outcome)
+        progress(task, outcome)
+
+    return done
 
 
 def _write_csv(path: str, header: list[str], rows: list[list[str]]) -> None:
@@ -636,10 +830,9 @@ def _write_csv(path: str, header: list[str], rows: list[list[str]]) -> None:
     atomic_write_bytes(path, text.getvalue().encode("utf-8"))
 
 
-def _plot(grid: Grid, results: Results, path: str, title: str, say: Callable[..., None]) -> list[str]:
+def _plot(labels: list[str], results: Results, path: str, title: str, say: Callable[..., None]) -> list[str]:
     from tinynet.tools import plot
 
-    labels = [describe(label) for label in grid.labels()]
     try:
         return [
             plot.plot_search(
