@@ -3,12 +3,12 @@ the training epochs and wall time each spends (the table in the README comes fro
 
 Run: python benchmarks/search_strategies.py [--dataset digits] [--jobs 2] [--out DIR]
 
-All three search the same lists (learning rate x layers x activation, 5-fold cross-validation,
-up to 100 epochs with early stopping): the grid tries all of them; Optuna (TPE, median pruner)
-runs ``--fraction`` of the grid's number of trials; random search then gets Optuna's budget in
-epochs (as many candidates as the grid's mean epochs per candidate allow). Scores are points
-(accuracy or R² x 100). Each search runs through ``tinynet search`` in this process, one after the
-other, with the same ``--jobs``.
+All search the same lists (learning rate x layers x activation, 5-fold cross-validation, up to 100
+epochs with early stopping): the grid tries all 48; Optuna (TPE, median pruner) runs each of
+``--fractions`` of the grid's number of trials; after each, random search gets that Optuna run's
+budget in epochs (as many candidates as the grid's mean epochs per candidate allow). Scores are
+points (accuracy or R² x 100); the percentage is of the grid's epochs. Each search runs through
+``tinynet search`` in this process, one after the other, with the same ``--jobs``.
 """
 
 from __future__ import annotations
@@ -62,25 +62,35 @@ def main_() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="digits", choices=sorted(TASKS))
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--fraction", type=float, default=0.5, help="Optuna's trials / the grid's candidates")
+    parser.add_argument(
+        "--fractions", default="0.5,0.75", help="Optuna's trials / the grid's candidates, one search each"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", default=None, help="keep the searches' files here")
     args = parser.parse_args()
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp())
     seed = ["--seed", str(args.seed)]
     grid = search(args.dataset, "grid", root / "grid", args.jobs, seed)
-    trials = max(1, round(args.fraction * grid["candidates"]))
-    optuna = search(args.dataset, "optuna", root / "optuna", args.jobs, [*seed, "--trials", str(trials)])
+    rows = [grid]
     per_candidate = grid["epochs"] / grid["candidates"]
-    budget = max(1, round(optuna["epochs"] / per_candidate))
-    random = search(args.dataset, "random", root / "random", args.jobs, [*seed, "--trials", str(budget)])
+    for fraction in map(float, args.fractions.split(",")):
+        trials = max(1, round(fraction * grid["candidates"]))
+        folder = root / f"optuna-{trials}"
+        optuna = search(args.dataset, "optuna", folder, args.jobs, [*seed, "--trials", str(trials)])
+        budget = max(1, round(optuna["epochs"] / per_candidate))  # random: the same epochs
+        random = search(
+            args.dataset, "random", root / f"random-{budget}", args.jobs, [*seed, "--trials", str(budget)]
+        )
+        optuna["strategy"] = f"optuna, {trials} trials"
+        random["strategy"] = "random, as many epochs"
+        rows += [optuna, random]
     name = f"best {grid['scoring']} (points)"
     print(f"\n{args.dataset}, 5-fold cross-validation, {args.jobs} processes, seed {args.seed}\n")
     print(f"| strategy | candidates (pruned) | epochs trained | {name} | wall time |")
     print("|---|---:|---:|---:|---:|")
-    for row in (grid, optuna, random):
-        share = f" ({100 * row['epochs'] / grid['epochs']:.0f}% of the grid's)" if row is not grid else ""
-        pruned = f" ({row['pruned']})" if row["strategy"] == "optuna" else ""
+    for row in rows:
+        share = f" ({100 * row['epochs'] / grid['epochs']:.0f}%)" if row is not grid else ""
+        pruned = f" ({row['pruned']})" if row["strategy"].startswith("optuna") else ""
         print(
             f"| {row['strategy']} | {row['candidates']}{pruned} | {row['epochs']:,}{share} | "
             f"{row['best']:.2f} | {row['seconds']:.0f} s |"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,17 @@ def test_the_checkpoint_example_resumes_when_run_again(tmp_path: Path) -> None:
     assert first.stdout.strip() == promised.group(1) and again.stdout.strip() == promised.group(2)
 
 
+def test_the_estimator_searches_print_what_the_readme_says(tmp_path: Path) -> None:
+    code = re.search(r"```python\n(import warnings\n\nimport optuna\n.*?)\n```", README, flags=re.S)
+    assert code is not None and "HalvingRandomSearchCV(" in code.group(1)
+    promised = re.findall(r"^# ((?:random|halving|optuna): .*)$", code.group(1), flags=re.M)
+    result = subprocess.run(
+        [sys.executable, "-c", code.group(1)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == promised and len(promised) == 3
+
+
 def console_block(command: str) -> list[str]:
     """The lines the README shows after ``$ command``, up to the end of the block or a ``...``."""
     start = README.index(f"$ {command}\n") + len(command) + 3
@@ -78,7 +90,7 @@ def console_block(command: str) -> list[str]:
 
 
 def without_times(lines: list[str]) -> list[str]:
-    return [re.sub(r"in \d+\.\d+s", "in <time>", line) for line in lines]
+    return [re.sub(r"\b\d+\.\d+s\b", "<time>", line) for line in lines]
 
 
 @pytest.mark.parametrize(
@@ -86,12 +98,16 @@ def without_times(lines: list[str]) -> list[str]:
     [
         "tinynet train -t classification -d iris -l 16 8",
         "tinynet train -t classification -d penguins -l 16",
+        # serial and seeded: Optuna's trials, pruning and all, are the same on every run
+        "tinynet search -t regression -d diabetes --strategy optuna --trials 40 "
+        '--space learning_rate=log:1e-4:0.3 --space "layers=16;64;64 32" --space activation=relu,tanh '
+        "--space l2=log:1e-5:1e-1",
     ],
 )
 def test_console_output_shown_in_the_readme_is_real(tmp_path: Path, command: str) -> None:
     tinynet = Path(sys.executable).parent / "tinynet"
     result = subprocess.run(
-        [str(tinynet), *command.split()[1:]], capture_output=True, text=True, cwd=tmp_path, timeout=120
+        [str(tinynet), *shlex.split(command)[1:]], capture_output=True, text=True, cwd=tmp_path, timeout=120
     )
     assert result.returncode == 0, result.stderr
     shown = console_block(command)

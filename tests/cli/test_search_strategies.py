@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +197,7 @@ def test_strategy_mistakes_are_one_line_and_exit_2(
 # -- pruning ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def iris_fold() -> tuple[TableData, TabularSettings, Any, Any]:
-    settings = TabularSettings(task="classification", layers=(8,), epochs=30, patience=0, learning_rate=0.02)
+    settings = TabularSettings(task="classification", layers=(8,), epochs=30, patience=0, learning_rate=0.005)
     data = TabularModel(settings).select("iris")
     fit_rows, held = fold_indices(len(data), 3, data.y, rng=0, stratify=True)[0]
     return data, settings, fit_rows, held
@@ -214,26 +215,30 @@ def test_a_fold_stops_at_the_first_epoch_the_median_rule_allows_and_never_earlie
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3)
 
     def fold(trials: list[Any] | None, direction: str = "maximize") -> Any:
-        pruning = None if trials is None else Pruning(pruner, direction, tuple(trials))
+        pruning = None if trials is None else Pruning(pruner, direction, tuple(trials), end_step=30)
         return score_fold(data, Task(0, 0, settings, fit_rows, held, pruning=pruning), "accuracy")
 
     plain = fold(None)
-    assert not plain.pruned and plain.epochs == 30 and plain.curve == ()
+    assert not plain.pruned and plain.epochs == 30 and plain.reports == ()
     perfect = [finished_trial(optuna, [1.0] * 30) for _ in range(5)]
     pruned = fold(perfect)
     assert pruned.pruned and math.isnan(pruned.score)
-    assert pruned.epochs == 4 and len(pruned.curve) == 4, (
-        "reports from epoch 1, prunes after 3 warm-up epochs"
-    )
+    assert pruned.epochs == 4 and [step for step, _ in pruned.reports] == [0, 1, 2, 3], "3 warm-up epochs"
     kept = fold(perfect[:4])  # fewer finished trials than n_startup_trials: never pruned
-    assert not kept.pruned and kept.epochs == 30 and len(kept.curve) == 30
-    assert kept.score == plain.score and kept.curve[-1] == plain.score, "reporting does not change training"
+    assert not kept.pruned and kept.epochs == 30 and [step for step, _ in kept.reports] == list(range(31))
+    assert kept.score == plain.score, "reporting does not change training"
+    assert kept.reports[-2:] == ((29, plain.score), (30, plain.score)), "the last epoch, then the fold's end"
     worst = [finished_trial(optuna, [0.0] * 30) for _ in range(5)]
     beaten = fold(worst)
     assert not beaten.pruned and beaten.score == plain.score
-    assert fold(worst, "minimize").pruned, (
-        "for an error (lower is better) the same curves are the better ones"
-    )
+    minimize = fold(worst, "minimize")
+    assert minimize.pruned, "for an error (lower is better) the same curves are the better ones"
+    # behind at no epoch, but behind at the fold's end (where all trials meet): pruned after the fold
+    # (the median rule compares the trial's best score so far with the others' at the step)
+    assert max(score for _, score in kept.reports) < 1.0
+    late = [finished_trial(optuna, [0.0] * 30 + [1.0]) for _ in range(5)]
+    after = fold(late)
+    assert after.pruned and after.epochs == 30 and after.score == plain.score
 
 
 # -- optuna search ------------------------------------------------------------------------------------
@@ -258,15 +263,20 @@ def test_an_optuna_search_prunes_bad_trials_records_them_and_is_reproducible(
     complete = [r for r in rows if r["state"] == "complete"]
     assert pruned and complete, [r["state"] for r in rows]
     for row in pruned:
-        assert 3 < int(row["epochs_run"]) < 30, "stopped inside the first fold, after the warm-up"
+        assert 3 < int(row["epochs_run"]) <= 30, "stopped in or after the first fold, after the warm-up"
         assert row["mean_accuracy"] == "nan" and row["fold2_accuracy"] == "nan"
+        assert (row["fold1_accuracy"] == "nan") == (int(row["epochs_run"]) < 30)
         assert int(row["rank"]) > len(complete)
     for row in complete:
         assert int(row["epochs_run"]) == 90 and row["fold3_accuracy"] != "nan"
-    assert (
-        f"14 candidates, {sum(int(r['epochs_run']) for r in rows):,} epochs trained ({len(pruned)} pruned)"
-        in out
-    )
+    repeats = [r for r in rows if r["state"].startswith("repeat of ")]
+    for row in repeats:  # settings asked for again: told the first trial's result, not trained
+        first = rows[int(row["state"].removeprefix("repeat of ")) - 1]
+        assert row["epochs_run"] == "0" and row["mean_accuracy"] == first["mean_accuracy"]
+        assert (row["learning_rate"], row["layers"]) == (first["learning_rate"], first["layers"])
+    assert len(pruned) + len(complete) + len(repeats) == 14
+    epochs = sum(int(r["epochs_run"]) for r in rows)
+    assert f"14 candidates, {epochs:,} epochs trained ({len(pruned)} pruned" in out
     best = json.loads((tmp_path / "a" / "search.json").read_text())["best"]
     assert float(rows[best["candidate"] - 1]["mean_accuracy"]) == max(
         float(r["mean_accuracy"]) for r in complete
@@ -312,3 +322,32 @@ def test_a_study_in_storage_is_shared_by_later_runs_and_kept_to_its_settings(
     )
     code, _, err = run([*argv, "--cv", "4"], capsys)
     assert code == 2 and "holds a search with other settings: cv: 3" in err
+
+
+def test_settings_asked_for_again_are_told_the_first_result_without_training(
+    tmp_path: Path, capsys: Any
+) -> None:
+    optuna = require("optuna")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    argv = optuna_argv(tmp_path, "--storage", storage)
+    argv[argv.index("lr=log:1e-4:0.3")] = "lr=0.01,0.1"  # two settings only
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    rows = table(tmp_path / "search.csv")
+    trained = [r for r in rows if not r["state"].startswith("repeat of")]
+    assert len(rows) == 14 and 1 <= len(trained) <= 4, "at most the four settings are trained"
+    assert len({(r["learning_rate"], r["layers"]) for r in trained}) == len(trained)
+    assert f"{len(rows) - len(trained)} repeated earlier settings, not trained again)" in out
+    study = optuna.load_study(study_name="tinynet-search", storage=storage)
+    for trial, row in zip(study.trials, rows, strict=True):
+        if row["state"] != "pruned" and not math.isnan(float(row["mean_accuracy"])):
+            assert trial.value == float(row["mean_accuracy"]), "the study is told the same value"
+
+
+def test_without_optuna_the_search_says_what_to_install(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if not installed
+    code, _, err = run(optuna_argv(tmp_path), capsys)
+    assert code == 2 and "--strategy optuna needs Optuna: pip install 'tinynet[optuna]'" in err
+    assert not (tmp_path / "search.csv").exists()

@@ -8,6 +8,9 @@ ask for a new trial as soon as a worker is free.
 A task may carry a ``Pruning``: the fold then scores its held-out rows after every epoch, reports
 the score to a copy of the Optuna study made in the worker (the trials finished when the task was
 sent, so a worker needs no connection to the study) and stops at once when the pruner says so.
+When the fold ends it reports its final score once more, at ``end_step`` (past every epoch), where
+every trial's first fold is compared on equal terms, however early its own early stopping ended it:
+a trial behind there too is pruned before its other folds.
 """
 
 from __future__ import annotations
@@ -39,11 +42,13 @@ DASK_ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx)://)?([\w.-]+|\[[0-9a-fA-F:.]+\
 @dataclass(frozen=True)
 class Pruning:
     """What a worker needs to decide alone whether to stop a trial early: the pruner, the study's
-    direction and the finished trials (Optuna ``FrozenTrial``) the pruner compares with."""
+    direction, the finished trials (Optuna ``FrozenTrial``) the pruner compares with, and the step
+    at which the fold's final score is reported (the most epochs any trial may run)."""
 
     pruner: Any
     direction: str
     trials: tuple[Any, ...]
+    end_step: int
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class Outcome:
     seconds: float
     epochs: int = 0  # epochs trained
     pruned: bool = False
-    curve: tuple[float, ...] = ()  # the held-out score after each epoch (pruned folds only)
+    reports: tuple[tuple[int, float], ...] = ()  # (step, held-out score) told to the pruner
 
 
 def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
@@ -89,19 +94,23 @@ class _Report(Callback):
         study.add_trials(list(task.pruning.trials))
         self.trial = study.ask()
         self.model, self.data, self.task, self.scoring = model, data, task, scoring
-        self.curve: list[float] = []
+        self.reports: list[tuple[int, float]] = []
         self.pruned = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
         predicted = self.model.predict_indices(self.data, self.task.held_out)
         score = float(METRICS[self.scoring](self.data.y[self.task.held_out], predicted))
-        self.curve.append(score)
-        self.trial.report(score, epoch - 1)  # steps from 0, as Optuna's own callbacks count epochs
-        self.pruned = bool(self.trial.should_prune())
+        self.pruned = self.report(score, epoch - 1)  # steps from 0, as Optuna's own callbacks count
         return self.pruned
 
+    def report(self, score: float, step: int) -> bool:
+        """Tell the pruner; True: prune."""
+        self.reports.append((step, score))
+        self.trial.report(score, step)
+        return bool(self.trial.should_prune())
+
     def stop_reason(self) -> str:
-        return f"pruned after epoch {len(self.curve)}: held-out {self.scoring} {self.curve[-1]:.4f}"
+        return f"pruned after epoch {len(self.reports)}: held-out {self.scoring} {self.reports[-1][1]:.4f}"
 
 
 def score_fold(data: TableData, task: Task, scoring: str) -> Outcome:
@@ -126,11 +135,14 @@ def score_fold(data: TableData, task: Task, scoring: str) -> Outcome:
         assert model.history is not None
         epochs = model.history.epochs
         if report is not None and report.pruned:
-            return Outcome(math.nan, time.perf_counter() - start, epochs, True, tuple(report.curve))
+            return Outcome(math.nan, time.perf_counter() - start, epochs, True, tuple(report.reports))
         predicted = model.predict_indices(data, task.held_out)
     score = float(METRICS[scoring](data.y[task.held_out], predicted))
-    curve = tuple(report.curve) if report is not None else ()
-    return Outcome(score, time.perf_counter() - start, epochs, False, curve)
+    if report is None:
+        return Outcome(score, time.perf_counter() - start, epochs)
+    assert task.pruning is not None
+    pruned = report.report(score, task.pruning.end_step)  # the fold's end: all trials alike
+    return Outcome(score, time.perf_counter() - start, epochs, pruned, tuple(report.reports))
 
 
 # -- runners ----------------------------------------------------------------------------------------

@@ -188,6 +188,7 @@ class Results:
     pruned: Array = field(default_factory=lambda: np.zeros(0, dtype=bool))
     stopped: Array = field(default_factory=lambda: np.zeros(0, dtype=bool))
     recorded: Array = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+    repeat_of: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # -1: trained
 
     def __post_init__(self) -> None:
         shape = self.scores.shape
@@ -198,6 +199,8 @@ class Results:
         for name in ("pruned", "stopped"):
             if getattr(self, name).shape != shape[:1]:
                 setattr(self, name, np.zeros(shape[0], dtype=bool))
+        if self.repeat_of.shape != shape[:1]:
+            self.repeat_of = np.full(shape[0], -1, dtype=np.int64)
 
     @classmethod
     def empty(cls, candidates: int, folds: int, scoring: str) -> Results:
@@ -227,15 +230,21 @@ class Results:
             self.pruned[rows],
             self.stopped[rows],
             self.recorded[rows],
+            np.array(
+                [np.searchsorted(rows, r) if r >= 0 else -1 for r in self.repeat_of[rows]], dtype=np.int64
+            ),
         )
 
     def states(self) -> list[str]:
-        """ "complete", "pruned" or "diverged" per candidate."""
-        means = self.means()
-        return [
-            "pruned" if pruned else "diverged" if math.isnan(mean) else "complete"
-            for pruned, mean in zip(self.pruned, means, strict=True)
-        ]
+        """Each candidate's "complete", "pruned", "diverged" or "repeat of N" (candidate N's settings
+        asked for again, not trained again)."""
+        states = []
+        for pruned, mean, repeat in zip(self.pruned, self.means(), self.repeat_of, strict=True):
+            if repeat >= 0:
+                states.append(f"repeat of {repeat + 1}")
+            else:
+                states.append("pruned" if pruned else "diverged" if math.isnan(mean) else "complete")
+        return states
 
     @property
     def higher_is_better(self) -> bool:
@@ -310,7 +319,7 @@ class SearchProgress:
         else:
             best_text = "no candidate finished training" if done else ""
         elapsed = time.perf_counter() - self.start
-        pruned = int(np.sum(self.results.pruned))
+        pruned = int(np.sum(self.results.pruned & (self.results.repeat_of < 0)))
         pruned_text = f"  {pruned} pruned" if pruned else ""
         line = f"search [{bar}] {done}/{self.total} candidates  {elapsed:.1f}s{pruned_text}  {best_text}"
         return line.rstrip()
@@ -352,7 +361,9 @@ class OptunaSearch:
 
     A trial first trains its first fold, reporting the held-out score after every epoch to the
     pruner; unless pruned (or diverged) its other folds follow, and the study is told their mean.
-    Trials finished in earlier runs of a ``--storage`` study come first in ``candidates``.
+    A trial asking for settings a finished trial had is not trained again (the same seed and folds
+    give the same numbers): it is told that trial's result, at no cost (TPE asks for the same list
+    values again and again). Trials finished in earlier runs of a ``--storage`` study come first.
     """
 
     optuna: Any
@@ -363,9 +374,12 @@ class OptunaSearch:
     train: Array
     log_dir: str | None
     pruner: Any
+    end_step: int  # where a first fold's final score is reported: past any trial's last epoch
     candidates: list[Candidate] = field(default_factory=list)
     settings: list[TabularSettings] = field(default_factory=list)
     trials: dict[int, Any] = field(default_factory=dict)
+    reports: dict[int, tuple[tuple[int, float], ...]] = field(default_factory=dict)
+    known: dict[tuple[str, ...], tuple[int, Any, float | None]] = field(default_factory=dict)
 
     def earlier(self, results: Results) -> None:
         """Load the finished trials of earlier runs of this study into ``results``."""
@@ -387,31 +401,53 @@ class OptunaSearch:
                     pruned = trial.state == states.PRUNED and f == 0
                     results.record(self._task(c, f), Outcome(score, float(seconds), int(epochs), pruned))
             results.stopped[c] = True
+            self.reports[c] = tuple(sorted(trial.intermediate_values.items()))
+            key = tuple(self.candidates[c].labels.values())
+            self.known.setdefault(key, (c, trial.state, trial.value))
 
     def _task(self, c: int, f: int, pruning: Pruning | None = None) -> Task:
         fit_rows, held = self.folds[f]
         return Task(c, f, self.settings[c], self.train[fit_rows], self.train[held], self.log_dir, pruning)
 
-    def ask(self) -> Task:
+    def ask(self, results: Results, done: Done) -> Task | None:
+        """The next trial's first fold, or None for a repeat (recorded at once)."""
         trial = self.study.ask()
         candidate = self.space.suggest(trial)
         c = len(self.candidates)
         self.candidates.append(candidate)
         self.settings.append(candidate_settings(self.base, candidate.changes))
         self.trials[c] = trial
+        earlier = self.known.get(tuple(candidate.labels.values()))
+        if earlier is not None:
+            self._repeat(c, earlier, results, done)
+            return None
         pruning = None
         if self.pruner is not None:
             states = self.optuna.trial.TrialState
             finished = self.study.get_trials(deepcopy=False, states=(states.COMPLETE, states.PRUNED))
-            pruning = Pruning(self.pruner, self.study.direction.name.lower(), tuple(finished))
+            direction = self.study.direction.name.lower()
+            pruning = Pruning(self.pruner, direction, tuple(finished), self.end_step)
         return self._task(c, 0, pruning)
+
+    def _repeat(self, c: int, earlier: tuple[int, Any, float | None], results: Results, done: Done) -> None:
+        first, state, value = earlier
+        results.repeat_of[c] = first
+        for f in np.flatnonzero(results.recorded[first]):
+            pruned = bool(results.pruned[first]) and f == 0
+            done(self._task(c, int(f)), Outcome(float(results.scores[first, f]), 0.0, 0, pruned))
+        results.stopped[c] = True
+        self.reports[c] = self.reports[first]
+        for step, reported in self.reports[c]:
+            self.trials[c].report(reported, step)
+        self._finish(self.trials[c], c, results, state, value)
 
     def tell(self, task: Task, outcome: Outcome, results: Results, runner: Runner) -> None:
         c = task.candidate
         trial = self.trials[c]
         states = self.optuna.trial.TrialState
         if task.fold == 0:
-            for step, value in enumerate(outcome.curve):
+            self.reports[c] = outcome.reports
+            for step, value in outcome.reports:
                 trial.report(value, step)
             if outcome.pruned or math.isnan(outcome.score):
                 results.stopped[c] = True
@@ -436,6 +472,7 @@ class OptunaSearch:
         trial.set_user_attr("fold_seconds", [float(s) for s in results.seconds[c]])
         trial.set_user_attr("fold_epochs", [int(e) for e in results.epochs[c]])
         self.study.tell(trial, value, state=state)
+        self.known.setdefault(tuple(self.candidates[c].labels.values()), (c, state, value))
 
     def run(self, runner: Runner, trials: int, done: Done, results: Results, deadline: float | None) -> None:
         asked = 0
@@ -444,7 +481,9 @@ class OptunaSearch:
                 if asked and deadline is not None and time.perf_counter() > deadline:
                     trials = asked
                     break
-                runner.submit(self.ask())
+                task = self.ask(results, done)
+                if task is not None:
+                    runner.submit(task)
                 asked += 1
             if not len(runner):
                 return
@@ -482,6 +521,14 @@ def open_study(optuna: Any, args: argparse.Namespace, search: dict[str, Any], di
                 f"{'; '.join(changed)}. Give the same settings, or another --study name"
             )
     return study
+
+
+def most_epochs(space: Space, epochs: int) -> int:
+    """The most epochs a trial may train: ``--epochs``, or the top of an ``epochs`` dimension."""
+    for d in space.dimensions:
+        if d.name == "epochs":
+            return int(max(d.values)) if d.is_choice else int(d.high)
+    return epochs
 
 
 def make_pruner(optuna: Any, name: str, epochs: int) -> Any:
@@ -601,12 +648,15 @@ def _shown(value: str) -> str:
 def print_table(
     names: list[str], labels: list[dict[str, str]], results: Results, say: Callable[..., None]
 ) -> None:
-    ranks, means, stds, states = results.ranks(), results.means(), results.stds(), results.states()
-    order = np.argsort(ranks, kind="stable")
+    ranks, means, stds = results.ranks(), results.means(), results.stds()
+    order = [c for c in np.argsort(ranks, kind="stable") if results.repeat_of[c] < 0]  # repeats: in the file
     head = ["rank", results.scoring, *names, "epochs run", "fit time"]
     lines = []
     for c in order[:SHOWN]:
-        score = f"{means[c]:.4f} ± {stds[c]:.4f}" if states[c] == "complete" else states[c]
+        if not math.isnan(means[c]):
+            score = f"{means[c]:.4f} ± {stds[c]:.4f}"
+        else:
+            score = "pruned" if results.pruned[c] else "diverged"
         epochs = str(int(results.epochs[c].sum()))
         values = [_shown(value) for value in labels[c].values()]
         lines.append([str(ranks[c]), score, *values, epochs, f"{_fit_seconds(results, c):.2f}s"])
@@ -690,7 +740,8 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
         study = open_study(optuna, args, record, direction)
 
     say(describe_data(run.model, data, len(train), len(test)))
-    runner = make_runner(data, args.scoring, args.jobs, args.dask)
+    most = args.trials if args.strategy == "optuna" else len(candidates) * args.cv  # tasks at once
+    runner = make_runner(data, args.scoring, min(args.jobs, most), args.dask)
     try:
         if args.strategy == "random" and len(candidates) < args.trials:
             say(f"the space holds {len(candidates)} combinations only: each is tried once")
@@ -698,8 +749,18 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
         deadline = None if args.timeout is None else time.perf_counter() + args.timeout
         start = time.perf_counter()
         if optuna is not None:
-            searcher = OptunaSearch(optuna, study, space, base, folds, train, args.log_dir, None)
-            searcher.pruner = make_pruner(optuna, args.pruner, run.model.epochs)
+            longest = most_epochs(space, run.model.epochs)
+            searcher = OptunaSearch(
+                optuna,
+                study,
+                space,
+                base,
+                folds,
+                train,
+                args.log_dir,
+                make_pruner(optuna, args.pruner, longest),
+                longest,
+            )
             total = len(study.get_trials(deepcopy=False)) + args.trials
             results = Results.empty(total, args.cv, args.scoring)
             searcher.earlier(results)
@@ -737,10 +798,13 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
     labels = [candidate.labels for candidate in candidates]
     print_table(space.names, labels, results, say)
     epochs = int(results.epochs.sum())
-    pruned = int(results.pruned.sum())
+    pruned = int(results.pruned[results.repeat_of < 0].sum())
+    repeats = int(np.sum(results.repeat_of >= 0))
+    notes = [f"{pruned} pruned"] if args.strategy == "optuna" else []
+    notes += [f"{repeats} repeated earlier settings, not trained again"] if repeats else []
     say(
         f"{len(ran)} candidates, {epochs:,} epochs trained"
-        + (f" ({pruned} pruned)" if args.strategy == "optuna" else "")
+        + (f" ({'; '.join(notes)})" if notes else "")
         + f" in {seconds:.1f}s"
     )
 
@@ -757,7 +821,8 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
         "folds": args.cv,
         "seconds": round(seconds, 3),
         "epochs": epochs,
-        **{key: record[key] for key in ("grid", "space", "trials", "pruner") if key in record},
+        **{key: record[key] for key in ("grid", "space", "pruner") if key in record},
+        **({"trials": args.trials} if args.strategy != "grid" else {}),
         "settings": {name: value for name, value in run.to_dict().items() if name not in space.names},
         "candidates": [dict(zip(header, row, strict=True)) for row in rows],
         "best": None,
@@ -800,7 +865,9 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
     write_json(paths["results"], summary)
     written += [paths["model"], paths["config"]]
     title = f"{data.name}, {args.task}, {args.strategy} search"
-    written += _plot([describe(x) for x in labels], results, paths["plot"], title, say)
+    trained = np.flatnonzero(results.repeat_of < 0)  # a repeat would draw its candidate twice
+    shown = [describe({name: _shown(value) for name, value in labels[c].items()}) for c in trained]
+    written += _plot(shown, results.take(trained), paths["plot"], title, say)
     say("\nwrote " + ", ".join(written))
     return 0
 

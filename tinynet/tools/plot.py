@@ -38,7 +38,7 @@ def _figure(width: float = 6.4, height: float = 4.8) -> Any:
 
 def _save(figure: Any, path: str | os.PathLike[str]) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0.1)  # long labels: never cut
     target = os.fspath(path)
     atomic_write_bytes(target, buffer.getvalue())
     return target
