@@ -6,7 +6,10 @@ import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +18,41 @@ from support import ROOT, require
 pytestmark = pytest.mark.slow  # runs every example
 
 EXAMPLES = ROOT / "examples"
+
+
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# the examples that take half a minute or more, longest first: started together when the first of
+# their tests runs, two at a time, each on one core (none is faster with two BLAS threads: these
+# networks are small), so the two cores stay busy instead of one idling behind a third process
+LONG = {
+    "gru seed 0": ("mnist1d_gru.py", "1", "0"),
+    "gru seed 1": ("mnist1d_gru.py", "1", "1"),
+    "gru seed 2": ("mnist1d_gru.py", "1", "2"),
+    "mnist1d cnn": ("mnist1d_cnn.py", "3"),
+    "digits cnn": ("digits_cnn.py",),
+    "language model": ("char_language_model.py", "300", "0", "0.5"),
+    "adding problem": ("adding_problem.py",),
+}
+
+
+def _run_on_one_core(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, str(EXAMPLES / script), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=400, env=ONE_THREAD)
+
+
+@pytest.fixture(scope="module")
+def long_runs() -> Iterator[dict[str, Future[subprocess.CompletedProcess[str]]]]:
+    pool = ThreadPoolExecutor(2)
+    try:
+        yield {key: pool.submit(_run_on_one_core, *args) for key, args in LONG.items()}
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def output(runs: dict[str, Future[subprocess.CompletedProcess[str]]], key: str) -> str:
+    result = runs[key].result()
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def run(name: str, *args: str) -> str:
@@ -98,16 +136,18 @@ def test_penguins_table_example_matches_tinynet_train(tmp_path: Path) -> None:
     assert (tmp_path / "penguins.npz").exists() and "predictions for the first test rows" in out
 
 
-def test_a_small_cnn_on_the_8x8_digits_passes_98_5_percent() -> None:
-    out = run("digits_cnn.py")
+def test_a_small_cnn_on_the_8x8_digits_passes_98_5_percent(long_runs: dict[str, Any]) -> None:
+    out = output(long_runs, "digits cnn")
     accuracy = float(out.splitlines()[-1].split()[-1])
     assert accuracy >= 0.985, out
     assert "(-1, 64, 4, 4)" in out, "the summary shows the image shapes"
 
 
-def test_the_mnist1d_paper_cnn_reaches_92_percent_over_three_seeds_and_beats_the_mlp() -> None:
+def test_the_mnist1d_paper_cnn_reaches_92_percent_over_three_seeds_and_beats_the_mlp(
+    long_runs: dict[str, Any],
+) -> None:
     require("mnist1d")
-    out = run("mnist1d_cnn.py", "3")
+    out = output(long_runs, "mnist1d cnn")
     last = out.splitlines()[-1]
     cnn, mlp = float(last.split("seeds: ")[1].split()[0]), float(last.split("MLP: ")[1].split()[0])
     assert cnn >= 0.92 and mlp < 0.75, out
@@ -119,35 +159,23 @@ def test_the_mnist1d_paper_cnn_reaches_92_percent_over_three_seeds_and_beats_the
     assert max(seconds) < 60, out
 
 
-def test_the_mnist1d_paper_gru_reaches_88_percent_over_three_seeds() -> None:
-    """The paper's bidirectional GRU (hidden 6) reports 91%; three seeds run side by side."""
+def test_the_mnist1d_paper_gru_reaches_88_percent_over_three_seeds(long_runs: dict[str, Any]) -> None:
+    """The paper's bidirectional GRU (hidden 6) reports 91%; three seeds, each in its own process."""
     require("mnist1d")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}  # one core each
-    runs = [
-        subprocess.Popen(
-            [sys.executable, str(EXAMPLES / "mnist1d_gru.py"), "1", str(seed)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for seed in range(3)
-    ]
-    outputs = [run.communicate(timeout=300) for run in runs]
-    assert all(run.returncode == 0 for run in runs), [err for _, err in outputs]
-    scores = [float(out.split("test accuracy ")[1].split()[0]) for out, _ in outputs]
+    outputs = [output(long_runs, f"gru seed {seed}") for seed in range(3)]
+    scores = [float(out.split("test accuracy ")[1].split()[0]) for out in outputs]
     assert np.mean(scores) >= 0.88, scores
 
 
-def test_an_lstm_solves_the_adding_problem() -> None:
-    out = run("adding_problem.py")
+def test_an_lstm_solves_the_adding_problem(long_runs: dict[str, Any]) -> None:
+    out = output(long_runs, "adding problem")
     mse = float(out.splitlines()[-1].split("test MSE ")[1].split()[0])
     baseline = float(out.splitlines()[-1].split("gives ")[1])
     assert mse < 0.01 and baseline > 0.15, out
 
 
-def test_a_gru_language_model_beats_bigram_counts_and_writes_reproducibly() -> None:
-    out = run("char_language_model.py", "300", "0", "0.5")
+def test_a_gru_language_model_beats_bigram_counts_and_writes_reproducibly(long_runs: dict[str, Any]) -> None:
+    out = output(long_runs, "language model")
     line = next(line for line in out.splitlines() if line.startswith("held-out loss"))
     gru, bigram = float(line.split("GRU ")[1].split()[0]), float(line.split("bigram counts ")[1].split()[0])
     assert gru < bigram - 0.5, out
