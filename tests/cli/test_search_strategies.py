@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -351,3 +352,16 @@ def test_without_optuna_the_search_says_what_to_install(
     code, _, err = run(optuna_argv(tmp_path), capsys)
     assert code == 2 and "--strategy optuna needs Optuna: pip install 'tinynet[optuna]'" in err
     assert not (tmp_path / "search.csv").exists()
+
+
+def test_a_damaged_trial_record_in_storage_is_one_line(tmp_path: Path, capsys: Any) -> None:
+    require("optuna")
+    database = tmp_path / "study.db"
+    argv = optuna_argv(tmp_path / "a", "-q", "--storage", f"sqlite:///{database}")
+    argv[argv.index("--trials") + 1] = "2"
+    assert run(argv, capsys)[0] == 0
+    with sqlite3.connect(database) as connection:  # a hand edit of the study's database
+        connection.execute("UPDATE trial_user_attributes SET value_json = '\"x\"' WHERE key = 'fold_scores'")
+    code, _, err = run(argv, capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "--storage: trial 0 of the study holds a damaged record" in err

@@ -393,16 +393,26 @@ class OptunaSearch:
             c = len(self.candidates)
             self.candidates.append(self.space.from_stored(trial.params))
             self.settings.append(candidate_settings(self.base, self.candidates[c].changes))
-            for f, (score, seconds, epochs) in enumerate(
-                zip(attrs["fold_scores"], attrs["fold_seconds"], attrs["fold_epochs"], strict=True)
-            ):
-                if score is not None or trial.state == states.PRUNED or epochs:
-                    score = math.nan if score is None else float(score)
-                    pruned = trial.state == states.PRUNED and f == 0
-                    results.record(self._task(c, f), Outcome(score, float(seconds), int(epochs), pruned))
+            try:
+                folds = list(
+                    zip(attrs["fold_scores"], attrs["fold_seconds"], attrs["fold_epochs"], strict=True)
+                )
+                if len(folds) != len(self.folds):
+                    raise ValueError(f"{len(folds)} folds")
+                for f, (score, seconds, epochs) in enumerate(folds):
+                    if score is not None or trial.state == states.PRUNED or epochs:
+                        score = math.nan if score is None else float(score)
+                        pruned = trial.state == states.PRUNED and f == 0
+                        results.record(self._task(c, f), Outcome(score, float(seconds), int(epochs), pruned))
+            except (TypeError, ValueError) as error:
+                raise CLIError(
+                    f"--storage: trial {trial.number} of the study holds a damaged record ({error})"
+                ) from None
             results.stopped[c] = True
             self.reports[c] = tuple(sorted(trial.intermediate_values.items()))
             key = tuple(self.candidates[c].labels.values())
+            if key in self.known:
+                results.repeat_of[c] = self.known[key][0]
             self.known.setdefault(key, (c, trial.state, trial.value))
 
     def _task(self, c: int, f: int, pruning: Pruning | None = None) -> Task:
