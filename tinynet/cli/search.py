@@ -742,12 +742,10 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
         journal = Journal(args.checkpoint_dir, record, args.resume)
     elif args.resume:
         raise CLIError("--resume needs --checkpoint_dir DIR, the folder of the search's record")
-    optuna: Any = None
     study: Any = None
     if args.strategy == "optuna":
-        optuna = import_optuna()
         direction = "maximize" if METRICS[args.scoring].higher_is_better else "minimize"
-        study = open_study(optuna, args, record, direction)
+        study = open_study(import_optuna(), args, record, direction)
 
     say(describe_data(run.model, data, len(train), len(test)))
     most = args.trials if args.strategy == "optuna" else len(candidates) * args.cv  # tasks at once
@@ -758,45 +756,15 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
         say(describe_search(space, args, runner.where))
         deadline = None if args.timeout is None else time.perf_counter() + args.timeout
         start = time.perf_counter()
-        if optuna is not None:
-            longest = most_epochs(space, run.model.epochs)
-            searcher = OptunaSearch(
-                optuna,
-                study,
-                space,
-                base,
-                folds,
-                train,
-                args.log_dir,
-                make_pruner(optuna, args.pruner, longest),
-                longest,
-            )
-            total = len(study.get_trials(deepcopy=False)) + args.trials
-            results = Results.empty(total, args.cv, args.scoring)
-            searcher.earlier(results)
-            if searcher.candidates:
-                say(f"study {study.study_name}: {len(searcher.candidates)} trials from earlier runs")
-            progress = SearchProgress(results, out, not args.quiet, len(searcher.candidates) + args.trials)
-            progress.show()
+        if args.strategy == "optuna":
+            results, progress, searcher = optuna_search(args, study, space, base, folds, train, run, out, say)
             searcher.run(runner, args.trials, progress, results, deadline)
             candidates, settings = searcher.candidates, searcher.settings
         else:
             results = Results.empty(len(candidates), args.cv, args.scoring)
             progress = SearchProgress(results, out, not args.quiet, len(candidates))
-            tasks = [
-                [
-                    Task(c, f, chosen, train[fit_rows], train[held], args.log_dir)
-                    for f, (fit_rows, held) in enumerate(folds)
-                ]
-                for c, chosen in enumerate(settings)
-            ]
-            done: Done = progress
-            if journal is not None:
-                done = resumed(journal, tasks, progress, say)
-                tasks = [
-                    [t for t in group if (t.candidate, t.fold) not in journal.finished] for group in tasks
-                ]
-            run_tasks(runner, [group for group in tasks if group], done, deadline)
+            groups, done = fold_tasks(args, settings, folds, train, journal, progress, say)
+            run_tasks(runner, groups, done, deadline)
     finally:
         runner.close()
     progress.finish()
@@ -880,6 +848,56 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
     written += _plot(shown, results.take(trained), paths["plot"], title, say)
     say("\nwrote " + ", ".join(written))
     return 0
+
+
+def fold_tasks(
+    args: argparse.Namespace,
+    settings: list[TabularSettings],
+    folds: list[tuple[Array, Array]],
+    train: Array,
+    journal: Journal | None,
+    progress: SearchProgress,
+    say: Callable[..., None],
+) -> tuple[list[list[Task]], Done]:
+    """A grid or random search's tasks, a list of folds per candidate (those a resumed search's
+    record holds are recorded at once, not trained), and what records each finished one."""
+    groups = [
+        [
+            Task(c, f, chosen, train[fit_rows], train[held], args.log_dir)
+            for f, (fit_rows, held) in enumerate(folds)
+        ]
+        for c, chosen in enumerate(settings)
+    ]
+    if journal is None:
+        return groups, progress
+    done = resumed(journal, groups, progress, say)
+    groups = [[t for t in group if (t.candidate, t.fold) not in journal.finished] for group in groups]
+    return [group for group in groups if group], done
+
+
+def optuna_search(
+    args: argparse.Namespace,
+    study: Any,
+    space: Space,
+    base: dict[str, Any],
+    folds: list[tuple[Array, Array]],
+    train: Array,
+    run: RunSettings,
+    out: Any,
+    say: Callable[..., None],
+) -> tuple[Results, SearchProgress, OptunaSearch]:
+    """The Optuna search, its results so far (an earlier run's trials in ``--storage``) and progress."""
+    optuna = import_optuna()
+    longest = most_epochs(space, run.model.epochs)
+    pruner = make_pruner(optuna, args.pruner, longest)
+    searcher = OptunaSearch(optuna, study, space, base, folds, train, args.log_dir, pruner, longest)
+    results = Results.empty(len(study.get_trials(deepcopy=False)) + args.trials, args.cv, args.scoring)
+    searcher.earlier(results)
+    if searcher.candidates:
+        say(f"study {study.study_name}: {len(searcher.candidates)} trials from earlier runs")
+    progress = SearchProgress(results, out, not args.quiet, len(searcher.candidates) + args.trials)
+    progress.show()
+    return results, progress, searcher
 
 
 def resumed(
