@@ -114,6 +114,43 @@ def test_config_json_records_the_run_and_reproduces_it(tmp_path: Path, capsys: A
     )
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"save": "ELSEWHERE"}, "save say where or how a run writes, which a config does not choose"),
+        ({"output_dir": "ELSEWHERE"}, "output_dir say where or how a run writes"),
+        ({"checkpoint_dir": "ELSEWHERE", "log_dir": "x"}, "checkpoint_dir, log_dir say where or how"),
+        ({"colour": "red"}, "unknown settings ['colour']"),
+        ({"learning_rate": "fast"}, "learning_rate 'fast': expected a number, got 'fast'"),
+        ({"learning_rate": -1}, "learning_rate '-1': must be > 0"),
+        ({"epochs": 2.5}, "epochs '2.5': expected an integer, got '2.5'"),
+        ({"activation": "swish"}, "activation 'swish' is not one of"),
+        ({"layers": 16}, "layers 16: expected a list of values, as --layers takes"),
+        ({"layers": [16, "x"]}, "layers 'x': expected an integer, got 'x'"),
+        ({"task": True}, "task true: expected one value, as --task takes"),
+        ({"dropout": {"p": 0.5}}, 'dropout {"p": 0.5}: expected one value'),
+    ],
+)
+def test_a_config_file_goes_through_the_flags_checks_and_cannot_redirect_writes(
+    tmp_path: Path, capsys: Any, change: dict[str, Any], message: str
+) -> None:
+    first = tmp_path / "a"
+    code, _, err = run(iris(first, "-q", 3), capsys)
+    assert code == 0, err
+    config = json.loads((first / "config.json").read_text())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = elsewhere / "model.npz"
+    target.write_bytes(b"precious")
+    changed = {key: str(target) if value == "ELSEWHERE" else value for key, value in change.items()}
+    config["settings"].update(changed)
+    (tmp_path / "hostile.json").write_text(json.dumps(config))
+    code, _, err = run(f"train --config {tmp_path / 'hostile.json'} --output_dir {tmp_path / 'b'} -q", capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert message in err
+    assert target.read_bytes() == b"precious" and not (tmp_path / "b").exists()
+
+
 def test_epochs_are_counted_from_one_and_the_end_is_said_plainly(tmp_path: Path, capsys: Any) -> None:
     _, out, _ = run(iris(tmp_path, "-lr 0.5 --patience 3", 200), capsys)
     history = json.loads((tmp_path / "history.json").read_text())

@@ -19,7 +19,7 @@ from tinynet.core.files import open_regular
 from tinynet.core.init import INITIALIZERS
 from tinynet.datasets import TABLES
 from tinynet.models.mlp import ACTIVATIONS, NORMS
-from tinynet.tabular.settings import OUTPUTS
+from tinynet.tabular.settings import OUTPUTS, TabularSettings
 from tinynet.training.metrics import METRICS
 from tinynet.training.optim import OPTIMIZERS
 
@@ -517,12 +517,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         raise _unrecognized(parser, args.command, extras)
     if args.command == "train":
         if args.config:
-            settings = read_config(args.config)
             train = parser.commands["train"]
-            unknown = sorted(set(settings) - train.dests)
-            if unknown:
-                raise CLIError(f"{args.config}: unknown settings {unknown}")
-            train.set_defaults(**settings)
+            train.set_defaults(**config_defaults(train, read_config(args.config), args.config))
             args = parser.parse_args(argv)
         missing = [flag_name for dest, flag_name in REQUIRED_FOR_TRAIN if getattr(args, dest) is None]
         if missing:
@@ -535,6 +531,54 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         if missing:
             raise CLIError(f"search needs {', '.join(missing)} (see 'tinynet search --help')")
     return args
+
+
+# what a config.json holds: where the table comes from, the test split and the model's settings; never
+# where or how a run writes (--output_dir, --save, --checkpoint_dir, ...): those come from the command line
+CONFIG_KEYS = frozenset(
+    {"dataset", "delimiter", "test_size", "wanted_features", *TabularSettings.field_names()}
+)
+
+
+def config_defaults(parser: Parser, settings: dict[str, Any], path: str) -> dict[str, Any]:
+    """The settings of a config.json as the flags' defaults, each value checked as its flag checks it
+    (type and choices; the settings' own checks follow when the run builds them)."""
+    unknown = sorted(set(settings) - CONFIG_KEYS)
+    if unknown:
+        outputs = [key for key in unknown if key in parser.dests]
+        if outputs:
+            raise CLIError(
+                f"--config {path}: {', '.join(outputs)} say where or how a run writes, which a config "
+                "does not choose; give them on the command line"
+            )
+        raise CLIError(f"--config {path}: unknown settings {unknown}")
+    actions = {action.dest: action for action in parser.actions.values()}
+    defaults: dict[str, Any] = {}
+    for key, value in settings.items():
+        action = actions[key]
+        several = action.nargs in ("+", "*")
+        items = value if several and isinstance(value, list) else [value]
+        plain = all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in items)
+        if value is None:
+            defaults[key] = None
+        elif (several and not isinstance(value, list)) or not plain or not items:
+            shown = json.dumps(value)
+            expected = "a list of values" if several else "one value"
+            raise CLIError(f"--config {path}: {key} {shown[:60]}: expected {expected}, as --{key} takes")
+        else:
+            converted = [_config_value(action, str(v), key, path) for v in items]
+            defaults[key] = converted if several else converted[0]
+    return defaults
+
+
+def _config_value(action: argparse.Action, text: str, key: str, path: str) -> Any:
+    try:
+        value = action.type(text) if callable(action.type) else text
+    except (argparse.ArgumentTypeError, ValueError, TypeError) as error:
+        raise CLIError(f"--config {path}: {key} {text!r}: {error}") from None
+    if action.choices is not None and value not in action.choices:
+        raise CLIError(f"--config {path}: {key} {text!r} is not one of {', '.join(map(str, action.choices))}")
+    return value
 
 
 def read_config(path: str) -> dict[str, Any]:
