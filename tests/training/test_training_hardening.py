@@ -46,6 +46,34 @@ def test_divergence_in_the_last_step_of_an_epoch_leaves_finite_weights(epochs: i
     assert info.value.epoch == 1 and info.value.history is not None
 
 
+@pytest.mark.parametrize("flat", [True, False])
+def test_a_running_variance_that_overflows_is_divergence_and_the_epoch_start_is_restored(flat: bool) -> None:
+    """Inputs near 1e160: a batch's variance overflows to inf while BatchNorm's output (and so the
+    loss) stays finite; the running variance would then be saved as inf."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)) * 1e160, rng.integers(0, 2, 64)
+    model = tn.Sequential(tn.Dense(4, 8, rng=rng), tn.BatchNorm1d(8), tn.Dense(8, 2, rng=rng))
+    params = model.parameters()
+    optimizer = tn.Adam(params, lr=0.01) if flat else tn.SGD(params, lr=0.01)
+    with pytest.raises(tn.TrainingDivergedError, match="a weight or running statistic") as caught:
+        tn.fit(
+            model,
+            x,
+            y,
+            loss=tn.CrossEntropyLoss(),
+            optimizer=optimizer,
+            epochs=3,
+            batch_size=16,
+            rng=rng,
+            verbose=0,
+        )
+    assert caught.value.epoch == 1
+    buffers = dict(model.named_buffers())
+    assert np.array_equal(buffers["1.running_var"], np.ones(8)), "the epoch's start, not inf"
+    assert np.array_equal(buffers["1.running_mean"], np.zeros(8))
+    assert all(np.isfinite(p.data).all() for p in model.parameters())
+
+
 def test_a_schedule_that_turns_non_finite_stops_at_its_epoch_with_history() -> None:
     model = net()
     with pytest.raises(

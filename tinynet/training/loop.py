@@ -542,9 +542,15 @@ class _Trainer:
     def penalty(self) -> float:
         return self.regularizer.penalty(self.params) if self.regularizer is not None else 0.0
 
-    def weights_finite(self) -> bool:
+    def state_finite(self) -> bool:
+        """The weights and the floating-point buffers (BatchNorm's running statistics) are finite:
+        a running variance can overflow while the loss stays finite, and it is saved with the model."""
         groups = find_groups(self.params)
         arrays = [g.data for g in groups] if groups is not None else [p.data for p in self.params]
+        if self.has_buffers:
+            arrays += [
+                b for _, b in self.model.named_buffers() if np.issubdtype(np.asarray(b).dtype, np.floating)
+            ]
         return all(np.isfinite(a).all() for a in arrays)
 
     def snapshot(self) -> tuple[Any, ...]:
@@ -655,8 +661,9 @@ class _Trainer:
                         hook.on_step_end(run)
                 if interrupt.requested:
                     interrupt.check(epoch, step)
-            if not self.weights_finite():  # an update overflowed: caught here at the latest
-                self._diverged(snapshot, epoch, 0, "the weights after the epoch's last update", history)
+            if not self.state_finite():  # an update overflowed: caught here at the latest
+                what = "a weight or running statistic after the epoch's last update"
+                self._diverged(snapshot, epoch, 0, what, history)
         if run is not None:
             run.partial = None
         logs = {"loss": total_loss / len(x), "lr": self.optimizer.lr, "grad_norm": total_norm / max(steps, 1)}
@@ -667,7 +674,7 @@ class _Trainer:
     def _diverged(
         self, snapshot: tuple[Any, ...], epoch: int, step: int, what: str, history: History
     ) -> None:
-        if not self.weights_finite():
+        if not self.state_finite():
             self.restore(snapshot)
         where = f"epoch {epoch}, step {step}" if step else f"the end of epoch {epoch}"
         raise TrainingDivergedError(
