@@ -12,6 +12,8 @@ import os
 import pickle
 import socket
 import stat
+import subprocess
+import sys
 import time
 import tracemalloc
 import warnings
@@ -402,6 +404,61 @@ def test_a_killed_saves_temporary_is_cleaned_but_a_live_one_is_not(tmp_path: Pat
     assert not stale.exists(), "a dead save's temporary is removed"
     assert live.exists(), "a live save's temporary is never touched"
     assert other.exists(), "only temporaries of this path are considered"
+
+
+def test_a_save_whose_new_temporary_another_save_cleans_up_makes_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process's save cleans up between this save's creating its temporary and locking it
+    (the temporary is then unlocked, as a killed save's): the save must notice and go on."""
+    import fcntl
+
+    path = tmp_path / "model.npz"
+    prefix = _io._temporary_prefix(str(path))
+    cleanups = []
+
+    class Racing:  # fcntl as seen by the save, with another save's clean-up just before each lock
+        LOCK_EX, LOCK_NB = fcntl.LOCK_EX, fcntl.LOCK_NB
+
+        def flock(self, descriptor: int, operation: int) -> None:
+            if operation == fcntl.LOCK_EX and len(cleanups) < 2:  # the writer's own, blocking lock
+                before = sorted(p.name for p in tmp_path.glob("*.tmp"))
+                _io._remove_stale_temporaries(str(tmp_path), prefix)
+                cleanups.append(before)
+            fcntl.flock(descriptor, operation)
+
+    monkeypatch.setattr(_io, "fcntl", Racing())
+    model = small()
+    tn.save(model, path)
+    assert len(cleanups) == 2 and all(len(names) == 1 for names in cleanups), "two temporaries taken"
+    loaded = tn.load(path)
+    assert all(
+        np.array_equal(a.data, b.data) for a, b in zip(model.parameters(), loaded.parameters(), strict=True)
+    )
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_concurrent_saves_of_one_path_all_complete_and_leave_a_whole_model(tmp_path: Path) -> None:
+    path = tmp_path / "model.npz"
+    script = (
+        "import sys, numpy as np, tinynet as tn\n"
+        "rng = np.random.default_rng(int(sys.argv[2]))\n"
+        "model = tn.Sequential(tn.Dense(3, 4, rng=rng))\n"
+        "for _ in range(150):\n"
+        "    tn.save(model, sys.argv[1])\n"
+    )
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(path), str(seed)], stderr=subprocess.PIPE, text=True
+        )
+        for seed in (1, 2)
+    ]
+    errors = [run.communicate(timeout=300)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], errors
+    weights = tn.load(path).parameters()[0].data
+    candidates = [tn.Dense(3, 4, rng=np.random.default_rng(seed)).parameters()[0].data for seed in (1, 2)]
+    assert any(np.array_equal(weights, c) for c in candidates), "one of the two complete models"
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_csv_and_model_readers_refuse_special_files_at_once(tmp_path: Path) -> None:

@@ -95,6 +95,31 @@ def _remove_stale_temporaries(folder: str, prefix: str) -> None:
             os.close(descriptor)
 
 
+def _locked_temporary(folder: str, prefix: str, name: str, typed: str) -> tuple[str, int]:
+    """A new temporary file beside the target, created (never over another file) and locked.
+
+    Another process's save may clean up between the creation and the lock, taking the new file for
+    a killed save's leftover: once locked, the file is checked to be still the one at its name, and
+    made again if not. A cleaner never removes a locked file, so from then on it stays.
+    """
+    for _ in range(100):
+        tmp = os.path.join(folder, f"{prefix}{secrets.token_hex(4)}.tmp")
+        try:  # O_EXCL: never clobber another file; mode 0o666 lets the umask decide, as a plain open()
+            handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except OSError as error:
+            raise OSError(error.errno, f"{error.strerror} (writing {name} into)", typed) from None
+        if fcntl is None:  # pragma: no cover - no cleaner runs without locks
+            return tmp, handle
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            if os.stat(tmp).st_ino == os.fstat(handle).st_ino:
+                return tmp, handle
+        except FileNotFoundError:
+            pass
+        os.close(handle)  # removed by another save's clean-up before the lock: make another
+    raise OSError(errno.EAGAIN, f"could not keep a temporary file to write {name} into", typed)
+
+
 def writable_target(path: str) -> str:
     """The file a write to ``path`` replaces (symlinks resolved); ``ValueError`` if not a regular file."""
     target = os.path.realpath(path)
@@ -113,19 +138,11 @@ def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
     folder = os.path.dirname(target)
     prefix = _temporary_prefix(target)
     _remove_stale_temporaries(folder, prefix)
-    tmp = os.path.join(folder, f"{prefix}{secrets.token_hex(4)}.tmp")
     typed = os.path.dirname(path) or "."  # errors name the folder the user typed, not the temporary
     if not os.path.isdir(folder):
         raise FileNotFoundError(errno.ENOENT, f"no such folder to write {os.path.basename(path)} into", typed)
-    try:  # O_EXCL: never clobber another file; mode 0o666 lets the umask decide, as for a plain open()
-        handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    except OSError as error:
-        raise OSError(
-            error.errno, f"{error.strerror} (writing {os.path.basename(path)} into)", typed
-        ) from None
+    tmp, handle = _locked_temporary(folder, prefix, os.path.basename(path), typed)
     try:
-        if fcntl is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX)
         with contextlib.suppress(FileNotFoundError):
             os.chmod(handle, stat.S_IMODE(os.stat(target).st_mode))  # keep an overwritten file's bits
         with os.fdopen(handle, "wb") as file:
