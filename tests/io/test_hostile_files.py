@@ -461,6 +461,32 @@ def test_concurrent_saves_of_one_path_all_complete_and_leave_a_whole_model(tmp_p
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_a_description_of_escaped_quotes_is_refused_in_linear_time(tmp_path: Path) -> None:
+    """A string that never closes, made of escaped quotes: a scan that restarts at every quote is
+    quadratic (hours for these 8 MB); the depth check is one pass."""
+    text = b'{"format": "' + b'\\"' * 4_000_000
+    path = model_file(tmp_path / "quotes.npz", None, SMALL_STATE, raw_meta=text)
+    start = time.perf_counter()
+    with pytest.raises(tn.ModelFileError, match="the architecture description is damaged"):
+        tn.load(path)
+    assert time.perf_counter() - start < 30, "a hang guard only: this takes about a second"
+
+
+def test_a_graph_of_twenty_thousand_nodes_is_named_saved_and_loaded_in_linear_time(tmp_path: Path) -> None:
+    x = tn.Input(shape=(2,), name="relu_1")  # an input holding a name the layers would take
+    h = x
+    for _ in range(20_000):
+        h = tn.ReLU()(h)
+    start = time.perf_counter()
+    graph = tn.Graph(x, h)
+    tn.save(graph, tmp_path / "chain.npz")
+    loaded = tn.load(tmp_path / "chain.npz")
+    assert time.perf_counter() - start < 60, "a hang guard only: this takes about two seconds"
+    names = [wire.name for wire in loaded.wires]
+    assert names[:3] == ["relu", "relu_2", "relu_3"] and names[-1] == "relu_20000"
+    assert len(set(names)) == 20_000
+
+
 def test_csv_and_model_readers_refuse_special_files_at_once(tmp_path: Path) -> None:
     fifo = tmp_path / "data.csv"
     os.mkfifo(fifo)

@@ -26,7 +26,6 @@ import io
 import json
 import math
 import os
-import re
 import zipfile
 from typing import IO, Any, cast
 
@@ -237,12 +236,26 @@ def _directory(archive: zipfile.ZipFile, path: str) -> tuple[_Member, dict[str, 
     return meta, state
 
 
-def _json_depth(text: str) -> int:
-    """The deepest nesting of brackets outside strings, computed without recursion."""
-    bare = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text).encode("utf-8")
-    steps = np.frombuffer(bare, dtype=np.uint8)
-    delta = np.isin(steps, (ord("["), ord("{"))).astype(np.int64) - np.isin(steps, (ord("]"), ord("}")))
-    return int(np.cumsum(delta).max(initial=0))
+def _json_depth(data: bytes, chunk: int = 2**18) -> int:
+    """The deepest nesting of brackets outside strings, in one vectorized pass over chunks of the
+    text: time linear in its length, memory bounded by the chunk (no recursion, and no regular
+    expression that could rescan the text from every quote). ``data``: the UTF-8 text."""
+    deepest = depth = run = 0  # run: the backslashes just before the chunk
+    inside = 0  # 1 when the chunk starts inside a string
+    for start in range(0, len(data), chunk):
+        raw = np.frombuffer(data, dtype=np.uint8, count=min(chunk, len(data) - start), offset=start)
+        backslash = raw == ord("\\")
+        position = np.arange(raw.size, dtype=np.int64)
+        last_other = np.maximum.accumulate(np.where(backslash, -1, position))
+        ending = np.where(backslash, position - last_other + np.where(last_other < 0, run, 0), 0)
+        before = np.concatenate(([run], ending[:-1]))  # backslashes just before each byte
+        quote = (raw == ord('"')) & (before % 2 == 0)  # a quote after an odd run is escaped
+        parity = (np.cumsum(quote) + inside) % 2  # brackets are never quotes: 0 means outside
+        delta = np.isin(raw, (ord("["), ord("{"))).astype(np.int64) - np.isin(raw, (ord("]"), ord("}")))
+        levels = depth + np.cumsum(np.where(parity == 0, delta, 0))
+        deepest = max(deepest, int(levels.max()))
+        depth, inside, run = int(levels[-1]), int(parity[-1]), int(ending[-1])
+    return deepest
 
 
 def _parse_int(text: str) -> int:
@@ -254,7 +267,7 @@ def _parse_int(text: str) -> int:
 def _decode_meta(raw: bytes, path: str) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
-        if _json_depth(text) > 4 * MAX_DEPTH:
+        if _json_depth(raw) > 4 * MAX_DEPTH:
             raise ValueError(f"nested more than {4 * MAX_DEPTH} levels deep")
         meta = json.loads(text, parse_int=_parse_int)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:

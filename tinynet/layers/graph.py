@@ -92,11 +92,13 @@ class Graph(Container):
         input_nodes, output_nodes = _nodes(inputs, "inputs"), _nodes(outputs, "outputs")
         self.single_input, self.single_output = isinstance(inputs, Node), isinstance(outputs, Node)
         names = [n.name for n in input_nodes]
+        seen: set[str] = set()
         for node in input_nodes:
             if not node.is_input:
                 raise ValueError(f"inputs must be tn.Input nodes; {node!r} is made by a module")
-            if names.count(node.name) > 1:
+            if node.name in seen:
                 raise ValueError(f"two inputs are named {node.name!r}; give each tn.Input its own name")
+            seen.add(node.name)
         order = _topological(output_nodes)
         reached = {id(n) for n in order}
         for node in input_nodes:
@@ -112,6 +114,7 @@ class Graph(Container):
         self.input_specs = [(n.name, n.shape, n.dtype) for n in input_nodes]  # (name, sample shape, dtype)
         label = {id(n): n.name for n in input_nodes}
         used_names, used_modules = set(names), set[int]()
+        counts: dict[str, int] = {}  # per class, the last suffix given: naming stays linear
         self.wires: list[_Wire] = []
         layers: list[Module] = []
         for node in order:
@@ -119,11 +122,14 @@ class Graph(Container):
                 continue
             module = Select(node.part) if node.module is None and node.part is not None else node.module
             assert module is not None
-            base, count = type(module).__name__.lower(), 0
-            name = base
-            while name in used_names:
+            base = type(module).__name__.lower()
+            last = counts.get(base)  # None: the first of its class, named plainly
+            count = 0 if last is None else last + 1
+            name = base if count == 0 else f"{base}_{count}"
+            while name in used_names:  # taken by an input's name only: a step or two at most
                 count += 1
                 name = f"{base}_{count}"
+            counts[base] = count
             used_names.add(name)
             label[id(node)] = name
             if any(id(m) in used_modules for m in module.modules()):  # a second use: same weights, own cache
