@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import tracemalloc
 from pathlib import Path
@@ -94,3 +95,13 @@ def test_a_huge_field_is_a_clear_error(tmp_path: Path) -> None:
         ValueError, match=r"huge\.csv: line \d: malformed CSV \(field larger than field limit"
     ):
         tn.load_csv(path)
+
+
+def test_a_byte_order_mark_is_dropped_from_plain_and_gzipped_csv_alike(tmp_path: Path) -> None:
+    """Spreadsheets save UTF-8 with a BOM; gzipping that file must not turn it into a column name."""
+    text = "\ufeffsize,kind\n1.5,a\n2.5,b\n"
+    (tmp_path / "plain.csv").write_text(text, encoding="utf-8")
+    with gzip.open(tmp_path / "packed.csv.gz", "wt", encoding="utf-8") as handle:
+        handle.write(text)
+    plain, packed = read_table(str(tmp_path / "plain.csv")), read_table(str(tmp_path / "packed.csv.gz"))
+    assert plain.names == packed.names == ["size", "kind"]

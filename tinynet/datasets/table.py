@@ -123,7 +123,7 @@ def file_source(path: str) -> Source:
         handle = open_regular(path)
         try:
             if path.endswith(".gz"):
-                with gzip.open(handle, "rt", encoding="utf-8", newline="") as text:
+                with gzip.open(handle, "rt", encoding="utf-8-sig", newline="") as text:  # BOM as .csv
                     yield text
             else:
                 with io.TextIOWrapper(handle, encoding="utf-8-sig", newline="") as text:
