@@ -320,3 +320,14 @@ def test_each_worker_process_writes_the_logs_of_its_folds(tmp_path: Path, capsys
         rows = table(logs / folder / "log.csv")
         assert [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1)) and rows
         assert list((logs / folder).glob("events.out.tfevents.*")), "TensorBoard files, written in the worker"
+
+
+def test_more_jobs_than_cores_are_capped_and_said(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tinynet.cli.search as search_module
+
+    monkeypatch.setattr(search_module, "machine_cores", lambda: 2)
+    code, out, err = run(search_argv(tmp_path, "--jobs", "64"), capsys)
+    assert code == 0, err
+    assert "--jobs 64: this machine has 2 cores; using 2 processes" in out and "in 2 processes" in out

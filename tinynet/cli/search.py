@@ -74,6 +74,12 @@ __all__ = ["MAX_CANDIDATES", "Results", "parse_grid", "run_search"]
 Done = Callable[[Task, Outcome], None]
 
 
+def machine_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return max(1, len(affinity(0)) if affinity is not None else (os.cpu_count() or 1))
+
+
 def parse_grid(parser: Parser, items: list[str]) -> Space:
     """``--grid NAME=V1,V2,...`` items as a Space of lists (see ``tinynet.cli.space``)."""
     space = parse_space(parser, [("--grid", item) for item in items], ranges=False)
@@ -749,6 +755,10 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
 
     say(describe_data(run.model, data, len(train), len(test)))
     most = args.trials if args.strategy == "optuna" else len(candidates) * args.cv  # tasks at once
+    cores = machine_cores()
+    if args.jobs > cores and not args.dask:
+        say(f"--jobs {args.jobs}: this machine has {cores} cores; using {cores} processes")
+        args.jobs = cores
     runner = make_runner(data, args.scoring, min(args.jobs, most), args.dask)
     try:
         if args.strategy == "random" and len(candidates) < args.trials:
