@@ -140,6 +140,54 @@ def test_a_custom_module_takes_part_through_its_hook_and_one_without_is_named() 
         tn.export_onnx(tn.Sequential(tn.Dense(3, 3, rng=0), Opaque()))
 
 
+def test_text_columns_named_like_the_graphs_own_tensors_export_under_other_input_names(
+    tmp_path: Path,
+) -> None:
+    ort = require("onnxruntime")
+    rng = np.random.default_rng(0)
+    names = ["size", "label", "", "features", "imputed_1", "kind"]  # kind: the target
+    lines = [",".join(names)]
+    for i in range(80):
+        lines.append(
+            f"{rng.normal():.3f},{'ab'[i % 2]},{'xyz'[i % 3]},{'pq'[i % 2]},{'mn'[i % 4 // 2]},{'uv'[i % 2]}"
+        )
+    table = tmp_path / "clash.csv"
+    table.write_text("\n".join(lines) + "\n")
+    assert (
+        main(
+            [
+                "train",
+                "-t",
+                "classification",
+                "-d",
+                str(table),
+                "-l",
+                "4",
+                "-e",
+                "5",
+                "-q",
+                "--output_dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    out = io.StringIO()
+    assert main(["export", str(tmp_path / "model.npz"), str(tmp_path / "model.onnx")], out=out) == 0
+    assert "text_0 (batch, 1) string (column 'label')" in out.getvalue()
+    assert "text_1 (batch, 1) string (column '')" in out.getvalue()
+    assert "text_2 (batch, 1) string (column 'features')" in out.getvalue()
+    assert "imputed_1 (batch, 1) string;" in out.getvalue(), "a name the graph does not use stays"
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"))
+    rows = rows_of(table)
+    predicted = io.StringIO()
+    assert main(["predict", "--model", str(tmp_path / "model.npz"), "--data", str(table)], out=predicted) == 0
+    _, labels = session.run(None, onnx_feeds(session, rows))
+    classes = json.loads(session.get_modelmeta().custom_metadata_map["classes"])
+    expected = [row["prediction"] for row in csv.DictReader(io.StringIO(predicted.getvalue()))]
+    assert [classes[i] for i in labels] == expected
+
+
 def rows_of(path: Path) -> list[dict[str, str]]:
     with path.open() as handle:
         return list(csv.DictReader(handle))
@@ -148,6 +196,7 @@ def rows_of(path: Path) -> list[dict[str, str]]:
 def onnx_feeds(session: Any, rows: list[dict[str, str]]) -> dict[str, Any]:
     meta = session.get_modelmeta().custom_metadata_map
     numeric, text = json.loads(meta["features"]), json.loads(meta["text_columns"])
+    names = json.loads(meta["text_inputs"])  # the input of each text column
 
     def number(cell: str) -> float:
         try:
@@ -158,8 +207,8 @@ def onnx_feeds(session: Any, rows: list[dict[str, str]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     if numeric:
         result["features"] = np.array([[number(r[c]) for c in numeric] for r in rows], dtype=np.float32)
-    for column in text:
-        result[column] = np.array([[r[column]] for r in rows], dtype=object)
+    for column, name in zip(text, names, strict=True):
+        result[name] = np.array([[r[column]] for r in rows], dtype=object)
     return result
 
 

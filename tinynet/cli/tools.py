@@ -6,6 +6,7 @@ import argparse
 import csv
 import importlib
 import io
+import json
 import math
 from typing import Any
 
@@ -251,7 +252,13 @@ def run_export(args: argparse.Namespace, out: Any) -> int:
             proto = export_onnx(tn.load(args.model), args.output, opset=args.opset)
     except ImportError as error:
         raise CLIError(str(error)) from None
-    inputs = ", ".join(_tensor_text(t) for t in proto.graph.input)
+    props = {p.key: p.value for p in proto.metadata_props}
+    names, text = json.loads(props.get("text_inputs", "[]")), json.loads(props.get("text_columns", "[]"))
+    columns = dict(zip(names, text, strict=True))  # a text column fed under another name
+    inputs = ", ".join(
+        _tensor_text(t) + (f" (column {columns[t.name]!r})" if columns.get(t.name, t.name) != t.name else "")
+        for t in proto.graph.input
+    )
     outputs = ", ".join(_tensor_text(t) for t in proto.graph.output)
     print(f"wrote {args.output} (ONNX opset {args.opset}): inputs {inputs}; outputs {outputs}", file=out)
     return 0

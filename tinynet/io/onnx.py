@@ -85,6 +85,7 @@ class OnnxBuilder:
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self.ml_domain = False  # the ai.onnx.ml operators (LabelEncoder) are used
+        self.taken: set[str] = set()  # names chosen from outside (inputs, outputs): never made again
         self._count = 0
 
     @property
@@ -93,8 +94,10 @@ class OnnxBuilder:
         return int(mapping(self.dtype))
 
     def fresh(self, hint: str) -> str:
-        """A new, unique tensor name."""
+        """A new, unique tensor name (never one of ``taken``)."""
         self._count += 1
+        while f"{hint}_{self._count}" in self.taken:
+            self._count += 1
         return f"{hint}_{self._count}"
 
     def constant(self, value: Any, hint: str = "const", dtype: Any = None) -> str:

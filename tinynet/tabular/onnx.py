@@ -20,6 +20,23 @@ if TYPE_CHECKING:  # the model calls this file, on demand
     from tinynet.tabular.model import TabularModel
 
 
+FIXED_NAMES = ("features", "probabilities", "label", "prediction")  # the graph's own inputs and outputs
+
+
+def input_names(text_columns: list[str]) -> list[str]:
+    """The ONNX input name of each text column: its own name, or ``text_<i>`` (i: its place among
+    the text columns) for a name that is empty, is one of the graph's own names or repeats one."""
+    names: list[str] = []
+    taken = set(FIXED_NAMES)
+    for i, column in enumerate(text_columns):
+        name = column if column and column not in taken else f"text_{i}"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        names.append(name)
+    return names
+
+
 def export_tabular(tabular: TabularModel, path: str | None = None, *, opset: int = 17) -> Any:
     """A table model as ONNX with its preprocessing inside the graph.
 
@@ -29,6 +46,8 @@ def export_tabular(tabular: TabularModel, path: str | None = None, *, opset: int
     category and a missing value are encoded as in training). Outputs: ``probabilities`` (batch, k)
     and ``label`` (batch,) int64 for classification, the class names in the model's metadata
     (``classes``, JSON); ``prediction`` (batch, 1) in the target's original units for regression.
+    A text column whose name is empty or one of those is fed as ``text_<i>`` instead; the metadata
+    lists the columns (``text_columns``) and their input names (``text_inputs``) in the same order.
     """
     opset, dtype = check_options(opset, "float32")
     builder = OnnxBuilder(opset, dtype)
@@ -39,6 +58,8 @@ def export_tabular(tabular: TabularModel, path: str | None = None, *, opset: int
         raise ValueError("this TabularModel is not fitted yet: call fit (or load a model file)")
     inputs: list[Any] = []
     parts: list[str] = []
+    text_inputs = input_names(encoder.text)
+    builder.taken.update([*FIXED_NAMES, *text_inputs])
     if encoder.numeric:
         inputs.append(
             onnx.helper.make_tensor_value_info(
@@ -55,7 +76,7 @@ def export_tabular(tabular: TabularModel, path: str | None = None, *, opset: int
             )
         )
     codes = []
-    for name, categories in zip(encoder.text, encoder.categories, strict=True):
+    for name, categories in zip(text_inputs, encoder.categories, strict=True):
         inputs.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.STRING, ["batch", 1]))
         keys = [*categories, *(token for token in _missing_spellings() if token not in categories)]
         values = [FIRST_CATEGORY + i for i in range(len(categories))] + [MISSING_CODE] * (
@@ -98,6 +119,7 @@ def export_tabular(tabular: TabularModel, path: str | None = None, *, opset: int
         "task": tabular.settings.task,
         "features": json.dumps(encoder.numeric),
         "text_columns": json.dumps(encoder.text),
+        "text_inputs": json.dumps(text_inputs),
     }
     if tabular.settings.classification:
         probabilities = raw if outputs_kind == "probabilities" else builder.node("Softmax", [raw], axis=-1)
