@@ -196,6 +196,52 @@ def test_a_network_that_does_not_fit_its_metadata_is_the_files_fault(tmp_path: P
     assert code == 2 and f"{tmp_path / 'columns.npz'}: the model does not fit its own feature" in err
 
 
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Any:
+    """Every place in a JSON value (the first item standing for a list's items)."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _paths(inner, (*prefix, key))
+    elif isinstance(value, list) and value:
+        yield from _paths(value[0], (*prefix, 0))
+
+
+def _replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    copy = json.loads(json.dumps(value))
+    place = copy
+    for key in path[:-1]:
+        place = place[key]
+    place[path[-1]] = new
+    return copy
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_damaged_table_metadata_is_one_line_and_exit_2_for_every_command(
+    tmp_path: Path, capsys: Any, task: str
+) -> None:
+    """Every field of a table model's metadata replaced by values of the wrong kind or size (seen:
+    class names [] and no numeric columns were internal errors in export)."""
+    data = "iris" if task == "classification" else "diabetes"
+    TabularModel(task=task, layers=(4,), epochs=1).fit(data).save(tmp_path / "m.npz")
+    network, meta = tn.load(tmp_path / "m.npz"), tn.load_metadata(tmp_path / "m.npz")
+    damaged = tmp_path / "damaged.npz"
+    codes = set()
+    for path in [p for p in _paths(meta) if p]:
+        for new in (None, [], "x", -1, ["a", "b"], {"a": 1}):
+            tn.save(network, damaged, metadata=_replaced(meta, path, new))
+            for command in (
+                f"predict --model {damaged} --data {data}",
+                f"evaluate {damaged} --data {data}",
+                f"export {damaged} {tmp_path / 'm.onnx'}",
+                f"summary --model {damaged}",
+            ):
+                code, _, err = run(command, capsys)
+                assert code in (0, 2), (path, new, command, err)
+                assert code == 0 or err.count("\n") == 1, (path, new, command, err)
+                codes.add(code)
+    assert codes == {0, 2}
+
+
 @pytest.mark.parametrize("name", ["iris_0.1", "diabetes_0.1", "iris_0.2", "diabetes_0.2"])
 def test_old_model_files_export_to_onnx_with_the_probabilities_they_predict(name: str) -> None:
     """A tinynet 0.1 classifier ends in Softmax without saying so: its export must not add another."""

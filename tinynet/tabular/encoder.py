@@ -168,6 +168,8 @@ class TableEncoder:
                 "the feature description is damaged: means must be finite and scales finite and > 0"
             )
         names = encoder.features
+        if not names:
+            raise ValueError("the feature description is damaged: it lists no feature columns")
         if len(set(names)) != len(names):
             raise ValueError("the feature description is damaged: a column is named twice")
         return encoder

@@ -200,6 +200,26 @@ class TabularModel:
             raise MetadataMismatchError(f"the class names do not fit the model's {out.shape[1]} outputs")
         return out
 
+    def output_width(self) -> int:
+        """How many outputs the network gives (class count or 1): one forward pass of one row of
+        zeros; ``MetadataMismatchError`` when the network does not take what the encoder makes."""
+        encoder = self._fitted_encoder()
+        onehot = encoder.categorical == "onehot"
+        numbers = np.zeros((1, encoder.width if onehot else len(encoder.numeric)))
+        codes = np.zeros((1, 0 if onehot else len(encoder.text)), dtype=np.int64)
+        try:
+            out = predict(self._fitted_network(), self._inputs(Encoded(numbers, codes, onehot)))
+        except (ValueError, TypeError, IndexError) as error:
+            raise MetadataMismatchError(
+                f"the model does not fit its own feature description ({str(error).splitlines()[0]})"
+            ) from None
+        width = int(np.asarray(out).reshape(1, -1).shape[1])
+        if self.settings.classification and self.class_names is not None and width != len(self.class_names):
+            raise MetadataMismatchError(
+                f"the {len(self.class_names)} class names do not fit the model's {width} outputs"
+            )
+        return width
+
     def predict_proba(self, data: TableLike, rows: Rows = None) -> Array:
         """Class probabilities (n, classes), columns in the order of ``class_names``."""
         self._classifier("predict_proba")

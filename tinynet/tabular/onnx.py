@@ -122,13 +122,12 @@ def export_tabular(tabular: TabularModel, path: str | None = None, *, opset: int
         "text_inputs": json.dumps(text_inputs),
     }
     if tabular.settings.classification:
+        classes = tabular.output_width()  # checked against the class names, when the file has them
         probabilities = raw if outputs_kind == "probabilities" else builder.node("Softmax", [raw], axis=-1)
         builder.nodes.append(onnx.helper.make_node("Identity", [probabilities], ["probabilities"]))
         builder.nodes.append(onnx.helper.make_node("ArgMax", [probabilities], ["label"], axis=1, keepdims=0))
         outputs = [
-            onnx.helper.make_tensor_value_info(
-                "probabilities", onnx.TensorProto.FLOAT, ["batch", len(tabular.class_names or [])]
-            ),
+            onnx.helper.make_tensor_value_info("probabilities", onnx.TensorProto.FLOAT, ["batch", classes]),
             onnx.helper.make_tensor_value_info("label", onnx.TensorProto.INT64, ["batch"]),
         ]
         props["classes"] = json.dumps(list(tabular.class_names) if tabular.class_names is not None else None)
