@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Iterator
@@ -149,3 +150,27 @@ def test_an_optuna_search_on_the_cluster_asks_as_workers_free_up_and_records_pru
     for row in rows:
         full = row["state"] == "complete"
         assert (int(row["epochs_run"]) == 90) == full, row
+
+
+def test_a_peer_that_accepts_but_never_answers_is_refused_in_bounded_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    import tinynet.cli.runners as runners
+
+    monkeypatch.setattr(runners, "DASK_ANSWER_SECONDS", 0.5)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)  # the kernel accepts connections; nothing ever answers
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        argv = ["search", "-t", "classification", "-d", "iris", "-l", "8", "--grid", "lr=0.01"]
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = main([*argv, "--dask", address, "--output_dir", str(tmp_path)], out=io.StringIO())
+    assert code == 2
+    assert err.getvalue() == (
+        f"tinynet: error: --dask {address}: no Dask scheduler answered: the peer accepted the connection "
+        "but said nothing in 0.5 s\n"
+    )
+    assert not (tmp_path / "search.csv").exists()

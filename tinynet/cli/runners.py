@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import re
 import signal
+import socket
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -36,6 +37,7 @@ from tinynet.tabular import TableData, TabularModel, TabularSettings
 from tinynet.training.callbacks import Callback
 from tinynet.training.metrics import METRICS
 
+DASK_ANSWER_SECONDS = 10.0  # how long a scheduler may take to say its first word
 DASK_ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx)://)?([\w.-]+|\[[0-9a-fA-F:.]+\]):\d{1,5}")
 
 
@@ -220,6 +222,7 @@ class DaskRunner:
                 f"--dask {address!r}: expected a scheduler address such as tcp://10.0.0.5:8786 or "
                 "10.0.0.5:8786"
             )
+        _answers(address, DASK_ANSWER_SECONDS)
         try:
             self.client = self.distributed.Client(address, timeout="10s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as error:
@@ -253,6 +256,27 @@ class DaskRunner:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _answers(address: str, seconds: float) -> None:
+    """Refuse a TCP peer that is not a Dask scheduler before Dask's client waits on it: a scheduler
+    speaks first (its handshake) as soon as it accepts; a peer that accepts and stays silent would
+    leave the client waiting forever. Other transports (tls, ws, ucx) are left to Dask."""
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp"):
+        return
+    host, _, port = rest.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=seconds) as peer:
+            peer.settimeout(seconds)
+            if peer.recv(1):
+                return
+            problem = "closed the connection"
+    except TimeoutError:
+        problem = f"accepted the connection but said nothing in {seconds:g} s"
+    except OSError as error:
+        problem = f"cannot be reached ({error.strerror or error})"
+    raise CLIError(f"--dask {address}: no Dask scheduler answered: the peer {problem}")
 
 
 Runner = SerialRunner | ProcessRunner | DaskRunner
