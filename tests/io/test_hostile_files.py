@@ -324,6 +324,102 @@ def test_loading_an_honest_model_peaks_at_its_weights(tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded[0](x), model(x))
 
 
+def test_a_float64_member_for_a_float32_layer_is_converted_without_a_second_copy(tmp_path: Path) -> None:
+    weight = np.random.default_rng(0).standard_normal((2000, 1000))  # float64: 16 MB in the file
+    description = meta(sequential(layer("Dense", in_features=2000, out_features=1000, bias=False)))
+    description["architecture"]["children"][0]["config"]["dtype"] = "float32"
+    path = model_file(tmp_path / "wide.npz", description, {"0.weight": weight})
+    loaded: list[tn.Module] = []
+    peak, _ = peak_while(lambda: loaded.append(tn.load(path)))
+    target = weight.size * 4  # the float32 layer: 8 MB
+    assert peak <= target + 4 * MiB, f"{peak / MiB:.1f} MiB for an {target / MiB:.0f} MiB layer"
+    np.testing.assert_array_equal(loaded[0].parameters()[0].data, weight.astype(np.float32))
+
+
+def patched_sizes(path: Path, member: str, compressed: int, size: int) -> Path:
+    """Rewrite the sizes the central directory records for ``member`` (what a crafted file claims)."""
+    data = bytearray(path.read_bytes())
+    name = member.encode()
+    entry = next(  # the central directory entry naming the member
+        start
+        for start in range(len(data) - 4, -1, -1)
+        if data[start : start + 4] == b"PK\x01\x02" and data[start + 46 : start + 46 + len(name)] == name
+    )
+    data[entry + 20 : entry + 24] = compressed.to_bytes(4, "little")
+    data[entry + 24 : entry + 28] = size.to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_member_declaring_more_bytes_than_the_file_has_is_refused_before_allocating(tmp_path: Path) -> None:
+    """A 2 GB running variance the file does not contain: BatchNorm used to fill its buffers (ones,
+    2 GB written) before the load found the data missing."""
+    n = 2**28
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (n,)})
+    description = meta(sequential(layer("BatchNorm1d", num_features=n, eps=1e-5, momentum=0.1, affine=False)))
+    path = model_file(tmp_path / "claims.npz", description, {})
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("state/0.running_var.npy", header.getvalue())
+    declared = len(header.getvalue()) + 8 * n
+    patched_sizes(path, "state/0.running_var.npy", declared, declared)
+    assert path.stat().st_size < 2000
+
+    def load() -> None:
+        with pytest.raises(tn.ModelFileError, match="beyond the end of the file"):
+            tn.load(path)
+
+    peak, _ = peak_while(load)
+    assert peak < 4 * MiB
+
+
+def test_a_deflated_member_claiming_more_than_deflate_can_give_is_refused(tmp_path: Path) -> None:
+    path = model_file(tmp_path / "ratio.npz", meta(sequential(dense(4, 3))), {})
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("state/0.weight.npy", npy(np.ones((4, 3))))
+        archive.writestr("state/0.bias.npy", npy(np.zeros(3)))
+    info = zipfile.ZipFile(path).getinfo("state/0.weight.npy")
+    patched_sizes(path, "state/0.weight.npy", info.compress_size, info.compress_size * 2000)
+    with pytest.raises(tn.ModelFileError, match="more than deflate can produce"):
+        tn.load(path)
+
+
+def test_a_graph_cannot_make_the_load_run_on_more_than_the_file_holds(tmp_path: Path) -> None:
+    """No weights, an input a billion wide: the graph's example batch (16 GB) is refused unmade;
+    a chain of concatenations doubling a small input is stopped at the first output too large."""
+    wide = {"inputs": [{"name": "x", "shape": [10**9], "dtype": "float64"}],
+            "nodes": [{"name": "relu", "inputs": ["x"]}],
+            "outputs": ["relu"], "single_input": True, "single_output": True}  # fmt: skip
+    graph = {"class": "Graph", "config": wide, "children": [{"class": "ReLU", "config": {}, "children": []}]}
+    path = model_file(tmp_path / "wide.npz", meta(graph), {})
+    assert path.stat().st_size < 1000
+
+    def load() -> None:
+        with pytest.raises(
+            tn.ModelFileError, match="an example batch of input 'x' would hold 2000000000 elements"
+        ):
+            tn.load(path)
+
+    peak, _ = peak_while(load)
+    assert peak < 4 * MiB
+    nodes, last = [], "x"
+    for i in range(24):  # 1,000 wide, doubled 24 times: 16 billion
+        nodes.append({"name": f"concatenate_{i}" if i else "concatenate", "inputs": [last, last]})
+        last = nodes[-1]["name"]
+    doubling = {"inputs": [{"name": "x", "shape": [1000], "dtype": "float64"}], "nodes": nodes,
+                "outputs": [last], "single_input": True, "single_output": True}  # fmt: skip
+    concatenate = {"class": "Concatenate", "config": {}, "children": []}
+    graph = {"class": "Graph", "config": doubling, "children": [concatenate for _ in nodes]}
+    path = model_file(tmp_path / "doubling.npz", meta(graph), {})
+
+    def load_doubling() -> None:
+        with pytest.raises(tn.ModelFileError, match="the example output of Concatenate"):
+            tn.load(path)
+
+    peak, _ = peak_while(load_doubling)
+    assert peak < 64 * MiB, f"{peak / MiB:.0f} MiB"
+
+
 # -- saving ------------------------------------------------------------------------------------------
 def small() -> tn.Module:
     return tn.Sequential(tn.Dense(2, 2, rng=0))

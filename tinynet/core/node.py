@@ -12,6 +12,7 @@ modules' public methods.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from tinynet.core.checks import check_int, one_line
+from tinynet.core.parameter import check_transient
 
 if TYPE_CHECKING:  # the graph machinery is below the modules it wires
     from tinynet.core.module import Module
@@ -85,6 +87,9 @@ class Node:
 
     def example(self) -> Any:
         """A batch of zeros shaped like this node's values (a list of them for several parts)."""
+        parts = self.parts if self.parts is not None else [(self.shape, self.dtype)]
+        for shape, _ in parts:  # a model file cannot make a graph run on more than it holds
+            check_transient(EXAMPLE_ROWS * math.prod(shape), f"an example batch of {_describe(self)}")
         if self.parts is not None:
             return [np.zeros((EXAMPLE_ROWS, *shape), dtype=dtype) for shape, dtype in self.parts]
         return np.zeros((EXAMPLE_ROWS, *self.shape), dtype=self.dtype)
@@ -182,7 +187,8 @@ def apply_module(module: Module, x: Any) -> Node:
                 if hasattr(m, cache):
                     setattr(m, cache, None)
     values = [np.asarray(v) for v in y] if isinstance(y, (list, tuple)) else [np.asarray(y)]
-    for value in values:
+    for value in values:  # a layer that grows its input (a concatenation) is stopped at once
+        check_transient(value.size, f"the example output of {one_line(module)}")
         if value.ndim < 2 or value.shape[0] != EXAMPLE_ROWS:
             raise ValueError(
                 f"{one_line(module)} must return (batch, ...) values with at least one axis besides the "

@@ -281,15 +281,26 @@ _BUDGET: ContextVar[list[int] | None] = ContextVar("tinynet_allocation_budget", 
 
 
 @contextmanager
-def allocation_budget(total: int, largest: int) -> Iterator[None]:
+def allocation_budget(total: int, largest: int, transient: int | None = None) -> Iterator[None]:
     """While active, ``allocate`` refuses an array of more than ``largest`` elements, or more than
     ``total`` elements in all: building a model from a file can never allocate more than it holds.
+    With ``transient``, ``check_transient`` refuses temporary arrays larger than that.
     """
-    token = _BUDGET.set([total, largest])
+    token = _BUDGET.set([total, largest, -1 if transient is None else transient])
     try:
         yield
     finally:
         _BUDGET.reset(token)
+
+
+def check_transient(count: int, what: str) -> None:
+    """Under ``allocation_budget``, refuse a temporary array (an example batch a graph runs while it
+    is rebuilt, or what a layer returns for it) of more elements than the file holds in all."""
+    budget = _BUDGET.get()
+    if budget is not None and budget[2] >= 0 and count > budget[2]:
+        raise AllocationRefusedError(
+            f"{what} would hold {count} elements, more than the file's weights hold ({budget[2]})"
+        )
 
 
 def allocate(shape: tuple[int, ...], dtype: DTypeLike, fill: float = 0.0) -> Array:

@@ -51,6 +51,8 @@ MAX_NUMBER_DIGITS = 30
 BUDGET_SLACK = 2**20  # elements a rebuilt architecture may ask for beyond the stored arrays (8 MiB)
 NPY_HEADER_LIMIT = 10000
 READ_CHUNK = 2**20
+LOCAL_HEADER = 30  # bytes of a zip member's local header before its name
+DEFLATE_RATIO = 1032  # deflate's largest possible expansion: more is not compressed data
 
 __all__ = ["ModelFileError", "load", "load_metadata", "register_module", "save"]
 
@@ -219,6 +221,24 @@ def _directory(archive: zipfile.ZipFile, path: str) -> tuple[_Member, dict[str, 
         if info.filename in seen:
             raise ModelFileError(f"{path}: member {info.filename!r} appears twice in the archive")
         seen.add(info.filename)
+    length = os.fstat(archive.fp.fileno()).st_size if archive.fp is not None else 0
+    for info in infos:  # what a member declares must be in the file: nothing is sized from a claim
+        wanted = info.filename == META_MEMBER or info.filename.startswith(STATE_PREFIX)
+        end = info.header_offset + LOCAL_HEADER + len(info.filename.encode()) + info.compress_size
+        if wanted and end > length:
+            raise ModelFileError(
+                f"{path}: member {info.filename!r} declares {info.compress_size} bytes beyond the end of "
+                f"the file ({length} bytes); the file is truncated or crafted"
+            )
+        if (
+            wanted
+            and info.compress_type == zipfile.ZIP_DEFLATED
+            and info.file_size > DEFLATE_RATIO * (info.compress_size + 1)
+        ):
+            raise ModelFileError(
+                f"{path}: member {info.filename!r} declares {info.file_size} bytes from {info.compress_size} "
+                "compressed, more than deflate can produce; refused"
+            )
     meta_info = next((i for i in infos if i.filename == META_MEMBER), None)
     if meta_info is None:
         raise ModelFileError(f"{path}: not a tinynet model file (no {META_KEY} description inside)")
@@ -301,11 +321,17 @@ def _fill(archive: zipfile.ZipFile, member: _Member, target: Array, path: str) -
                 if not count:
                     raise ModelFileError(f"{path}: member {member.info.filename!r} is truncated")
                 got += count
-        else:
-            data = np.frombuffer(stream.read(member.size * member.dtype.itemsize), dtype=member.dtype)
-            if data.size != member.size:
-                raise ModelFileError(f"{path}: member {member.info.filename!r} is truncated")
-            np.copyto(target, data.reshape(member.shape), casting="unsafe")
+        else:  # another dtype: converted chunk by chunk, never a whole second copy of the member
+            flat = target.reshape(-1)
+            if not np.shares_memory(flat, target):  # pragma: no cover - parameters are contiguous
+                raise ModelFileError(f"{path}: member {member.info.filename!r} cannot be read in place")
+            step = max(1, READ_CHUNK // member.dtype.itemsize)
+            for start in range(0, member.size, step):
+                count = min(step, member.size - start)
+                data = np.frombuffer(stream.read(count * member.dtype.itemsize), dtype=member.dtype)
+                if data.size != count:
+                    raise ModelFileError(f"{path}: member {member.info.filename!r} is truncated")
+                flat[start : start + count] = data
 
 
 def _open_archive(path: str) -> tuple[IO[bytes], zipfile.ZipFile]:
@@ -409,7 +435,7 @@ def load(path: str | os.PathLike[str]) -> Module:
             total = sum(m.size for m in members.values())
             total += sum(members[s].size for s in ties.values() if s in members) + BUDGET_SLACK
             largest = max([BUDGET_SLACK, *(m.size for m in members.values())])
-            with allocation_budget(total, largest):
+            with allocation_budget(total, largest, transient=total):  # example batches too
                 model = _build(meta.get("architecture"), target)
             _tie(model, ties, target)
             expected = model.state_shapes()
