@@ -420,6 +420,33 @@ def test_a_graph_cannot_make_the_load_run_on_more_than_the_file_holds(tmp_path: 
     assert peak < 64 * MiB, f"{peak / MiB:.0f} MiB"
 
 
+@pytest.mark.parametrize("where", ["class", "config"])
+def test_a_huge_string_in_a_small_compressed_description_is_refused_briefly_and_in_bounded_memory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    big = "a" * (15 * MiB)
+    spec = {"class": big, "config": {}, "children": []}
+    if where == "config":
+        spec = {"class": "Sequential", "config": {"junk": big}, "children": [dense(3, 4)]}
+    text = json.dumps(meta(spec)).encode()
+    members = [(META_KEY + ".npy", npy(np.frombuffer(text, np.uint8)))]
+    path = write(tmp_path / "string.npz", members, zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < 64 * 1024
+
+    def load() -> None:
+        with pytest.raises(tn.ModelFileError) as caught:
+            tn.load(path)
+        assert len(str(caught.value)) < 1000, "the message quotes a few hundred characters at most"
+
+    peak, _ = peak_while(load)
+    assert peak < 5 * 15 * MiB, f"{peak / MiB:.0f} MiB for a 15 MiB description"
+    from tinynet.cli import main
+
+    assert main(["summary", "--model", str(path)], out=io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 2100
+
+
 # -- saving ------------------------------------------------------------------------------------------
 def small() -> tn.Module:
     return tn.Sequential(tn.Dense(2, 2, rng=0))

@@ -76,7 +76,12 @@ class SafeStream:
                 pass
 
 
+MAX_MESSAGE = 2000  # characters of an error line: a crafted file cannot print megabytes
+
+
 def _error(text: str) -> None:
+    if len(text) > MAX_MESSAGE:
+        text = f"{text[: MAX_MESSAGE - 60]}... ({len(text):,} characters in all)"
     with contextlib.suppress(BrokenPipeError, ValueError):
         print(text, file=sys.stderr)
 
@@ -100,7 +105,7 @@ def main(argv: Sequence[str] | None = None, out: Any = None) -> int:
             warnings.simplefilter("ignore", RuntimeWarning)
             return int(COMMANDS[args.command](args, stream))
     except CLIError as error:
-        _error(f"tinynet: error: {error}")
+        _error(f"tinynet: error: {_one_line(error)}")
         return 2
     except SettingError as error:  # a setting that does not fit the data, worded as its flag
         _error(f"tinynet: error: {flag_error(error)}")

@@ -380,7 +380,7 @@ def _build(spec: Any, path: str, where: str = "model", depth: int = 0) -> Module
     cls = registered_class(name)
     if cls is None:
         raise ModelFileError(
-            f"{path}: {where} is of class {name!r}, which is not registered; known classes are "
+            f"{path}: {where} is of class {_short(name)}, which is not registered; known classes are "
             f"{registered_names()} (custom modules need @tinynet.register_module)"
         )
     config, children_specs = spec.get("config", {}), spec.get("children", [])
@@ -392,7 +392,13 @@ def _build(spec: Any, path: str, where: str = "model", depth: int = 0) -> Module
     except AllocationRefusedError as error:
         raise ModelFileError(f"{path}: {where} ({name}) does not fit the stored weights: {error}") from None
     except (TypeError, ValueError) as error:
-        raise ModelFileError(f"{path}: cannot rebuild {where} as {name}({config}): {error}") from None
+        raise ModelFileError(f"{path}: cannot rebuild {where} as {name}({_short(config)}): {error}") from None
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    """``repr(value)`` for a message, cut at ``limit`` characters (a file may hold megabytes)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _checked_ties(ties: Any, path: str) -> dict[str, str]:
