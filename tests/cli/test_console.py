@@ -413,3 +413,39 @@ def test_writing_into_a_missing_folder_names_the_folder_typed(
     code, _, err = run(command.format(model=model, rows=rows, out=out), capsys)
     assert code == 2 and err.count("\n") == 1, err
     assert "no such folder to write" in err and str(out) in err and ".tmp" not in err and ".tn-" not in err
+
+
+def test_hundreds_of_classes_train_quickly_without_an_unreadable_matrix_or_plot(
+    tmp_path: Path, capsys: Any
+) -> None:
+    rng = np.random.default_rng(0)
+    labels = [f"class {i:03d}" for i in range(200)]
+    lines = ["x1,x2,label"] + [
+        f"{rng.normal():.3f},{rng.normal():.3f},{labels[i % 200]}" for i in range(1000)
+    ]
+    (tmp_path / "many.csv").write_text("\n".join(lines) + "\n")
+    start = time.perf_counter()
+    code, out, err = run(
+        f"train -t classification -d {tmp_path / 'many.csv'} -l 8 -e 2 --output_dir {tmp_path}", capsys
+    )
+    assert code == 0, err
+    assert time.perf_counter() - start < 60, "a hang guard only: this takes a few seconds"
+    assert "confusion matrix: 200 classes, too many to print; it is in metrics.json" in out
+    assert "confusion matrix plot skipped: 200 classes cannot be read in one" in out
+    assert not (tmp_path / "confusion_matrix.png").exists()
+    matrix = json.loads((tmp_path / "metrics.json").read_text())["confusion_matrix"]
+    assert len(matrix) == 200 and all(len(row) == 200 for row in matrix)
+
+
+def test_text_class_labels_are_encoded_in_linear_time() -> None:
+    from tinynet.datasets import encode_target, read_table
+    from tinynet.datasets.table import text_source
+
+    labels = [f"label {i}" for i in range(60_000)]
+    text = "x,y\n" + "".join(f"{i},{label}\n" for i, label in enumerate(labels))
+    table = read_table(text_source(text), path="memory")
+    start = time.perf_counter()
+    indices, names, task = encode_target(table.columns[1], None, "memory")
+    assert time.perf_counter() - start < 10, "a hang guard only: quadratic took minutes"
+    assert task == "classification" and len(names) == 60_000
+    assert [names[i] for i in indices[:3]] == labels[:3]

@@ -23,6 +23,7 @@ from tinynet.core.checks import Array
 from tinynet.core.files import atomic_write_bytes
 from tinynet.data import split_indices
 from tinynet.tabular import TableData, TabularModel, TabularSettings, load_table, report
+from tinynet.tabular.report import MAX_SHOWN_CLASSES
 from tinynet.tabular.settings import SettingError
 from tinynet.training.callbacks import ending
 
@@ -355,7 +356,9 @@ def write_plots(
         written = [
             plot.plot_history(history, paths["loss plot"], title=f"{split}: training", loss_label=loss_label)
         ]
-        if classification:
+        if classification and len(results["classes"]) > MAX_SHOWN_CLASSES:
+            say(f"confusion matrix plot skipped: {len(results['classes'])} classes cannot be read in one")
+        elif classification:
             written.append(
                 plot.plot_confusion_matrix(
                     np.array(results["confusion_matrix"]),

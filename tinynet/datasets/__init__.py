@@ -70,7 +70,8 @@ def encode_target(column: Column, task: str | None, path: str) -> tuple[Array, t
                 f"such as {column.first_text[1]!r} (line {column.first_text[0]}); use task='classification'"
             )
         names = sorted(column.categories)
-        lookup = np.array([names.index(c) for c in column.categories], dtype=np.int64)
+        position = {name: i for i, name in enumerate(names)}  # linear: k labels, not k * k
+        lookup = np.array([position[c] for c in column.categories], dtype=np.int64)
         return lookup[column.values], tuple(names), "classification"
     if column.first_infinite is not None:
         line, cell = column.first_infinite

@@ -11,6 +11,8 @@ import numpy as np
 from tinynet.core.checks import Array
 from tinynet.training import metrics
 
+MAX_SHOWN_CLASSES = 30  # more classes than this: no confusion matrix printed or drawn
+
 
 def confusion_text(matrix: Array, classes: Sequence[str]) -> str:
     """The confusion matrix as aligned text: columns as wide as the widest class name or count."""
@@ -25,14 +27,12 @@ def classification(y_true: Array, predicted: Array, classes: Sequence[str]) -> t
     """metrics.json's content, and the report with the confusion matrix as text."""
     report = metrics.classification_report(y_true, predicted, target_names=list(classes))
     matrix = metrics.confusion_matrix(y_true, predicted, n_classes=len(classes))
-    text = "\n".join(
-        [
-            f"test metrics ({len(y_true)} samples)",
-            str(report),
-            "\nconfusion matrix (rows: true, columns: predicted)",
-            confusion_text(matrix, classes),
-        ]
-    )
+    parts = [f"test metrics ({len(y_true)} samples)", str(report)]
+    if len(classes) <= MAX_SHOWN_CLASSES:
+        parts += ["\nconfusion matrix (rows: true, columns: predicted)", confusion_text(matrix, classes)]
+    else:  # a table of k x k counts nobody can read on a console: metrics.json keeps it
+        parts.append(f"\nconfusion matrix: {len(classes)} classes, too many to print; it is in metrics.json")
+    text = "\n".join(parts)
     present = [c for c in report if c not in ("accuracy", "macro avg", "weighted avg")]
     return {
         "accuracy": metrics.accuracy(y_true, predicted),

@@ -89,8 +89,11 @@ def plot_confusion_matrix(
     ax.set_xticks(ticks, labels=list(class_names), rotation=45, ha="right")
     ax.set_yticks(ticks, labels=list(class_names))
     threshold = matrix.max() / 2 if matrix.size else 0
-    for (i, j), count in np.ndenumerate(matrix):
-        ax.text(j, i, str(count), ha="center", va="center", color="white" if count > threshold else "black")
+    if len(class_names) <= 12:  # a count in each cell while it can still be read
+        for (i, j), count in np.ndenumerate(matrix):
+            ax.text(
+                j, i, str(count), ha="center", va="center", color="white" if count > threshold else "black"
+            )
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(title)
