@@ -105,3 +105,27 @@ def test_a_byte_order_mark_is_dropped_from_plain_and_gzipped_csv_alike(tmp_path:
         handle.write(text)
     plain, packed = read_table(str(tmp_path / "plain.csv")), read_table(str(tmp_path / "packed.csv.gz"))
     assert plain.names == packed.names == ["size", "kind"]
+
+
+def test_a_gzip_bomb_is_refused_before_parsing_in_bounded_memory(tmp_path: Path) -> None:
+    """200 MB of rows in a 200 KB .csv.gz: more than 100 times the file is not a table's text."""
+    path = tmp_path / "bomb.csv.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("a,b\n")
+        for _ in range(50):
+            handle.write("1,2\n" * 1_000_000)
+    assert path.stat().st_size < 400_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            ValueError, match=r"bomb\.csv\.gz: decompresses to more than [\d,]+ bytes, 100 times"
+        ):
+            read_table(str(path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, f"{peak / 2**20:.0f} MiB"
+    honest = tmp_path / "honest.csv.gz"
+    with gzip.open(honest, "wt") as handle:
+        handle.write("a,b\n" + "".join(f"{i},{i % 7}\n" for i in range(5000)))
+    assert len(read_table(str(honest)).columns[0].values) == 5000

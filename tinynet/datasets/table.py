@@ -17,6 +17,7 @@ import csv
 import gzip
 import io
 import math
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -115,16 +116,48 @@ class Table:
         return int(key) % len(self.columns)
 
 
+GZIP_RATIO = 100  # a .gz may hold up to this many times its size of text (CSV gives 3 to 10)
+
+
+class _Bounded(io.RawIOBase):
+    """A decompressing stream that stops with a ``ValueError`` past ``limit`` bytes (a gzip bomb)."""
+
+    def __init__(self, inner: gzip.GzipFile, limit: int, path: str) -> None:
+        self.inner, self.limit, self.path, self.count = inner, limit, path, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self.inner.readinto(buffer)
+        self.count += count
+        if self.count > self.limit:
+            raise ValueError(
+                f"{self.path}: decompresses to more than {self.limit:,} bytes, {GZIP_RATIO} times the "
+                "file; refused (decompress it yourself if it is a real table)"
+            )
+        return int(count)
+
+
 def file_source(path: str) -> Source:
-    """A source over a regular file (gzip-compressed when the name ends in ``.gz``)."""
+    """A source over a regular file (gzip-compressed when the name ends in ``.gz``: its text may be
+    at most ``GZIP_RATIO`` times the file, plus 1 MiB)."""
 
     @contextmanager
     def opened() -> Iterator[IO[str]]:
         handle = open_regular(path)
         try:
             if path.endswith(".gz"):
-                with gzip.open(handle, "rt", encoding="utf-8-sig", newline="") as text:  # BOM as .csv
-                    yield text
+                limit = GZIP_RATIO * os.fstat(handle.fileno()).st_size + 2**20
+                with gzip.GzipFile(fileobj=handle, mode="rb") as probe:  # a bomb is refused unparsed
+                    counter = _Bounded(probe, limit, path)
+                    chunk = bytearray(2**20)
+                    while counter.readinto(chunk):
+                        pass
+                handle.seek(0)
+                raw = _Bounded(gzip.GzipFile(fileobj=handle, mode="rb"), limit, path)
+                with io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8-sig", newline="") as text:
+                    yield text  # a byte-order mark is dropped as for a .csv
             else:
                 with io.TextIOWrapper(handle, encoding="utf-8-sig", newline="") as text:
                     yield text
