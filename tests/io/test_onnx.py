@@ -188,6 +188,37 @@ def test_text_columns_named_like_the_graphs_own_tensors_export_under_other_input
     assert [classes[i] for i in labels] == expected
 
 
+def test_a_onehot_export_grows_with_the_categories_not_their_square(tmp_path: Path) -> None:
+    ort = require("onnxruntime")
+    rng = np.random.default_rng(0)
+    lines = ["size,code,kind"] + [f"{rng.normal():.3f},c{i % 3000},{'ab'[i % 2]}" for i in range(6000)]
+    table = tmp_path / "codes.csv"
+    table.write_text("\n".join(lines) + "\n")
+    argv = [
+        "train",
+        "-t",
+        "classification",
+        "-d",
+        str(table),
+        "-l",
+        "2",
+        "-e",
+        "1",
+        "--categorical",
+        "onehot",
+    ]
+    assert main([*argv, "-q", "--output_dir", str(tmp_path)]) == 0
+    assert main(["export", str(tmp_path / "model.npz"), str(tmp_path / "m.onnx")], out=io.StringIO()) == 0
+    weights = (tmp_path / "model.npz").stat().st_size
+    assert (tmp_path / "m.onnx").stat().st_size < 2 * weights + 200_000, "no 3000 x 3000 table inside"
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    predicted = io.StringIO()
+    assert main(["predict", "--model", str(tmp_path / "model.npz"), "--data", str(table)], out=predicted) == 0
+    expected = [float(row["p_a"]) for row in csv.DictReader(io.StringIO(predicted.getvalue()))]
+    probabilities, _ = session.run(None, onnx_feeds(session, rows_of(table)))
+    np.testing.assert_allclose(probabilities[:, 0], expected, rtol=RTOL, atol=ATOL)
+
+
 def rows_of(path: Path) -> list[dict[str, str]]:
     with path.open() as handle:
         return list(csv.DictReader(handle))

@@ -94,13 +94,15 @@ def export_tabular(tabular: TabularModel, path: str | None = None, *, opset: int
             )
         )
     if encoder.categorical == "onehot":
+        on_off = builder.constant(np.array([0.0, 1.0]), "on_off")  # in the model's float type
         for code, count in zip(codes, encoder.cardinalities(), strict=True):
-            eye = builder.constant(np.eye(count), "onehot")
+            # OneHot of the code: no count x count table in the file (10,000 categories: 800 MB)
+            depth = builder.constant(np.array([count], np.int64), "depth")
             parts.append(
                 builder.node(
                     "Reshape",
                     [
-                        builder.node("Gather", [eye, code], axis=0),
+                        builder.node("OneHot", [code, depth, on_off], axis=-1),
                         builder.constant(np.array([0, -1], np.int64)),
                     ],
                 )
