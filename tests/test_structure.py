@@ -37,7 +37,8 @@ FLOORS: list[list[str]] = [
 INSIDE: dict[str, list[list[str]]] = {
     "core": [
         ["checks", "files", "choices"],
-        ["config", "parameter", "node", "inspect"],
+        ["config", "parameter"],
+        ["node", "inspect"],  # a graph's example batches count against parameter's allocation budget
         ["module"],
         ["container", "registry", "init"],
     ],

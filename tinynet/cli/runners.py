@@ -26,6 +26,7 @@ import signal
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +72,9 @@ class Outcome:
     epochs: int = 0  # epochs trained
     pruned: bool = False
     reports: tuple[tuple[int, float], ...] = ()  # (step, held-out score) told to the pruner
+
+
+Done = Callable[[Task, Outcome], None]  # what a search does with each finished fold
 
 
 def one_blas_thread() -> contextlib.AbstractContextManager[Any]:

@@ -13,7 +13,8 @@ best on all training rows and reports its test metrics. Candidates come from ``-
 
 Each fold is one task (``tinynet.cli.runners``) computing the same numbers serially, in ``--jobs``
 local processes or on a ``--dask`` cluster, so grid and random searches give the same table
-everywhere for a fixed ``--seed``.
+everywhere for a fixed ``--seed``. What is varied: ``tinynet.cli.space``; the results and the
+progress line: ``tinynet.cli.results``; the Optuna strategy: ``tinynet.cli.optuna_search``.
 
 Files written (with ``--extension_name`` before the extension): ``search.csv`` (a row per
 candidate), ``search.json`` (the same and the run's settings), ``search.png``, the best model and
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 import io
 import itertools
 import json
@@ -33,15 +33,16 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 import tinynet as tn
+from tinynet.cli.optuna_search import import_optuna, open_study, optuna_search
 from tinynet.cli.parser import CLIError, Parser, build_parser
-from tinynet.cli.runners import Outcome, Pruning, Runner, Task, make_runner, one_blas_thread
-from tinynet.cli.space import MAX_CANDIDATES, Candidate, Space, parse_space
+from tinynet.cli.results import Results, SearchProgress
+from tinynet.cli.runners import Done, Outcome, Runner, Task, make_runner, one_blas_thread
+from tinynet.cli.space import MAX_CANDIDATES, Candidate, Space, candidate_settings, parse_space
 from tinynet.cli.train import (
     RunSettings,
     describe_data,
@@ -66,12 +67,8 @@ from tinynet.tabular.settings import SettingError
 from tinynet.training.metrics import METRICS
 
 SHOWN = 10  # rows of the printed table
-OPTUNA_HINT = "pip install 'tinynet[optuna]'"
-STUDY_NAME = "tinynet-search"
 
 __all__ = ["MAX_CANDIDATES", "Results", "parse_grid", "run_search"]
-
-Done = Callable[[Task, Outcome], None]
 
 
 def machine_cores() -> int:
@@ -177,164 +174,6 @@ class Journal:
             os.fsync(handle.fileno())
 
 
-# -- results ----------------------------------------------------------------------------------------
-@dataclass
-class Results:
-    """Fold scores, fit times and epochs per candidate, filled in as tasks finish (in any order).
-
-    A candidate is finished when all its folds are in, or when its first fold was pruned or (in an
-    Optuna search, which then trains no more folds) diverged (``stopped``).
-    """
-
-    scoring: str
-    folds: int
-    scores: Array  # (candidates, folds), NaN until known, and for diverged or pruned folds
-    seconds: Array
-    epochs: Array = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
-    pruned: Array = field(default_factory=lambda: np.zeros(0, dtype=bool))
-    stopped: Array = field(default_factory=lambda: np.zeros(0, dtype=bool))
-    recorded: Array = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
-    repeat_of: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # -1: trained
-
-    def __post_init__(self) -> None:
-        shape = self.scores.shape
-        if self.epochs.shape != shape:
-            self.epochs = np.zeros(shape, dtype=np.int64)
-        if self.recorded.shape != shape:
-            self.recorded = ~np.isnan(self.scores)
-        for name in ("pruned", "stopped"):
-            if getattr(self, name).shape != shape[:1]:
-                setattr(self, name, np.zeros(shape[0], dtype=bool))
-        if self.repeat_of.shape != shape[:1]:
-            self.repeat_of = np.full(shape[0], -1, dtype=np.int64)
-
-    @classmethod
-    def empty(cls, candidates: int, folds: int, scoring: str) -> Results:
-        return cls(scoring, folds, np.full((candidates, folds), np.nan), np.zeros((candidates, folds)))
-
-    def record(self, task: Task, outcome: Outcome) -> None:
-        c, f = task.candidate, task.fold
-        self.scores[c, f], self.seconds[c, f], self.epochs[c, f] = (
-            outcome.score,
-            outcome.seconds,
-            outcome.epochs,
-        )
-        self.recorded[c, f] = True
-        self.pruned[c] |= outcome.pruned
-
-    def finished(self) -> Array:
-        done: Array = self.recorded.all(axis=1) | self.pruned | self.stopped
-        return done
-
-    def take(self, rows: Array) -> Results:
-        return Results(
-            self.scoring,
-            self.folds,
-            self.scores[rows],
-            self.seconds[rows],
-            self.epochs[rows],
-            self.pruned[rows],
-            self.stopped[rows],
-            self.recorded[rows],
-            np.array(
-                [np.searchsorted(rows, r) if r >= 0 else -1 for r in self.repeat_of[rows]], dtype=np.int64
-            ),
-        )
-
-    def states(self) -> list[str]:
-        """Each candidate's "complete", "pruned", "diverged" or "repeat of N" (candidate N's settings
-        asked for again, not trained again)."""
-        states = []
-        for pruned, mean, repeat in zip(self.pruned, self.means(), self.repeat_of, strict=True):
-            if repeat >= 0:
-                states.append(f"repeat of {repeat + 1}")
-            else:
-                states.append("pruned" if pruned else "diverged" if math.isnan(mean) else "complete")
-        return states
-
-    @property
-    def higher_is_better(self) -> bool:
-        return METRICS[self.scoring].higher_is_better
-
-    def means(self) -> Array:
-        """Mean score per candidate; NaN if a fold diverged or the candidate was pruned."""
-        means: Array = self.scores.mean(axis=1)
-        return means
-
-    def stds(self) -> Array:
-        stds: Array = self.scores.std(axis=1)
-        return stds
-
-    def ranks(self) -> Array:
-        """1 for the best mean; means equal to 10 decimals share the smaller rank (the same fold
-        scores summed in another order differ in the last bit); diverged and pruned come last."""
-        means = np.round(self.means(), 10)
-        key = means if self.higher_is_better else -means
-        key = np.where(np.isnan(key), -np.inf, key)
-        return np.array([1 + int(np.sum(key > k)) for k in key], dtype=np.int64)
-
-    def best(self) -> int | None:
-        """The best candidate (the first of equals, as scikit-learn), None if none completed."""
-        means = self.means()
-        if np.all(np.isnan(means)):
-            return None
-        return int(np.flatnonzero(self.ranks() == 1)[0])
-
-
-class SearchProgress:
-    """Candidates done / total, elapsed time and the best mean score so far, on one line.
-
-    On a terminal the line is redrawn as candidates finish; otherwise it is printed at every tenth
-    of the search, so logs stay short.
-    """
-
-    def __init__(self, results: Results, stream: Any, enabled: bool, total: int) -> None:
-        self.results = results
-        self.stream = stream
-        self.enabled = enabled
-        self.live = enabled and bool(getattr(stream, "isatty", lambda: False)())
-        self.total = total
-        self.start = time.perf_counter()
-        self.step = max(1, total // 10)
-        self.shown = 0
-
-    def __call__(self, task: Task, outcome: Outcome) -> None:
-        self.results.record(task, outcome)
-        self.show()
-
-    def show(self) -> None:
-        done = int(np.sum(self.results.finished()))
-        if not self.enabled or done == self.shown:
-            return
-        self.shown = done
-        if self.live or done % self.step == 0 or done == self.total:
-            self.stream.write(
-                ("\r" if self.live else "") + self.line(done) + ("\x1b[K" if self.live else "\n")
-            )
-            self.stream.flush()
-
-    def line(self, done: int) -> str:
-        width = 20
-        filled = width * done // max(self.total, 1)
-        bar = "#" * filled + "." * (width - filled)
-        means = np.where(self.results.finished(), self.results.means(), np.nan)
-        finite = means[~np.isnan(means)]
-        if finite.size:
-            best = finite.max() if self.results.higher_is_better else finite.min()
-            best_text = f"best {self.results.scoring} {best:.4f}"
-        else:
-            best_text = "no candidate finished training" if done else ""
-        elapsed = time.perf_counter() - self.start
-        pruned = int(np.sum(self.results.pruned & (self.results.repeat_of < 0)))
-        pruned_text = f"  {pruned} pruned" if pruned else ""
-        line = f"search [{bar}] {done}/{self.total} candidates  {elapsed:.1f}s{pruned_text}  {best_text}"
-        return line.rstrip()
-
-    def finish(self) -> None:
-        if self.live:
-            self.stream.write("\n")
-
-
 # -- strategies -------------------------------------------------------------------------------------
 def run_tasks(runner: Runner, groups: Iterable[list[Task]], done: Done, deadline: float | None) -> None:
     """A grid or random search: each candidate's folds, a few candidates ahead of the workers;
@@ -352,210 +191,6 @@ def run_tasks(runner: Runner, groups: Iterable[list[Task]], done: Done, deadline
             done(*runner.next())
 
 
-def import_optuna() -> Any:
-    try:
-        optuna = importlib.import_module("optuna")
-    except ImportError:
-        raise CLIError(f"--strategy optuna needs Optuna: {OPTUNA_HINT}") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna
-
-
-@dataclass
-class OptunaSearch:
-    """Trials asked of an Optuna study as workers free up, told back as their folds finish.
-
-    A trial first trains its first fold, reporting the held-out score after every epoch to the
-    pruner; unless pruned (or diverged) its other folds follow, and the study is told their mean.
-    A trial asking for settings a finished trial had is not trained again (the same seed and folds
-    give the same numbers): it is told that trial's result, at no cost (TPE asks for the same list
-    values again and again). Trials finished in earlier runs of a ``--storage`` study come first.
-    """
-
-    optuna: Any
-    study: Any
-    space: Space
-    base: dict[str, Any]
-    folds: list[tuple[Array, Array]]
-    train: Array
-    log_dir: str | None
-    pruner: Any
-    end_step: int  # where a first fold's final score is reported: past any trial's last epoch
-    candidates: list[Candidate] = field(default_factory=list)
-    settings: list[TabularSettings] = field(default_factory=list)
-    trials: dict[int, Any] = field(default_factory=dict)
-    reports: dict[int, tuple[tuple[int, float], ...]] = field(default_factory=dict)
-    known: dict[tuple[str, ...], tuple[int, Any, float | None]] = field(default_factory=dict)
-
-    def earlier(self, results: Results) -> None:
-        """Load the finished trials of earlier runs of this study into ``results``."""
-        states = self.optuna.trial.TrialState
-        for trial in self.study.get_trials(
-            deepcopy=False, states=(states.COMPLETE, states.PRUNED, states.FAIL)
-        ):
-            attrs = trial.user_attrs
-            if "fold_scores" not in attrs:
-                continue  # a trial this program did not finish (a killed run's)
-            c = len(self.candidates)
-            self.candidates.append(self.space.from_stored(trial.params))
-            self.settings.append(candidate_settings(self.base, self.candidates[c].changes))
-            try:
-                folds = list(
-                    zip(attrs["fold_scores"], attrs["fold_seconds"], attrs["fold_epochs"], strict=True)
-                )
-                if len(folds) != len(self.folds):
-                    raise ValueError(f"{len(folds)} folds")
-                for f, (score, seconds, epochs) in enumerate(folds):
-                    if score is not None or trial.state == states.PRUNED or epochs:
-                        score = math.nan if score is None else float(score)
-                        pruned = trial.state == states.PRUNED and f == 0
-                        results.record(self._task(c, f), Outcome(score, float(seconds), int(epochs), pruned))
-            except (TypeError, ValueError) as error:
-                raise CLIError(
-                    f"--storage: trial {trial.number} of the study holds a damaged record ({error})"
-                ) from None
-            results.stopped[c] = True
-            self.reports[c] = tuple(sorted(trial.intermediate_values.items()))
-            key = tuple(self.candidates[c].labels.values())
-            if key in self.known:
-                results.repeat_of[c] = self.known[key][0]
-            self.known.setdefault(key, (c, trial.state, trial.value))
-
-    def _task(self, c: int, f: int, pruning: Pruning | None = None) -> Task:
-        fit_rows, held = self.folds[f]
-        return Task(c, f, self.settings[c], self.train[fit_rows], self.train[held], self.log_dir, pruning)
-
-    def ask(self, results: Results, done: Done) -> Task | None:
-        """The next trial's first fold, or None for a repeat (recorded at once)."""
-        trial = self.study.ask()
-        candidate = self.space.suggest(trial)
-        c = len(self.candidates)
-        self.candidates.append(candidate)
-        self.settings.append(candidate_settings(self.base, candidate.changes))
-        self.trials[c] = trial
-        earlier = self.known.get(tuple(candidate.labels.values()))
-        if earlier is not None:
-            self._repeat(c, earlier, results, done)
-            return None
-        pruning = None
-        if self.pruner is not None:
-            states = self.optuna.trial.TrialState
-            finished = self.study.get_trials(deepcopy=False, states=(states.COMPLETE, states.PRUNED))
-            direction = self.study.direction.name.lower()
-            pruning = Pruning(self.pruner, direction, tuple(finished), self.end_step)
-        return self._task(c, 0, pruning)
-
-    def _repeat(self, c: int, earlier: tuple[int, Any, float | None], results: Results, done: Done) -> None:
-        first, state, value = earlier
-        results.repeat_of[c] = first
-        for f in np.flatnonzero(results.recorded[first]):
-            pruned = bool(results.pruned[first]) and f == 0
-            done(self._task(c, int(f)), Outcome(float(results.scores[first, f]), 0.0, 0, pruned))
-        results.stopped[c] = True
-        self.reports[c] = self.reports[first]
-        for step, reported in self.reports[c]:
-            self.trials[c].report(reported, step)
-        self._finish(self.trials[c], c, results, state, value)
-
-    def tell(self, task: Task, outcome: Outcome, results: Results, runner: Runner) -> None:
-        c = task.candidate
-        trial = self.trials[c]
-        states = self.optuna.trial.TrialState
-        if task.fold == 0:
-            self.reports[c] = outcome.reports
-            for step, value in outcome.reports:
-                trial.report(value, step)
-            if outcome.pruned or math.isnan(outcome.score):
-                results.stopped[c] = True
-                self._finish(trial, c, results, states.PRUNED if outcome.pruned else states.FAIL)
-                return
-            for f in range(1, len(self.folds)):
-                runner.submit(self._task(c, f))
-        if results.recorded[c].all():
-            mean = float(results.means()[c])
-            if math.isnan(mean):
-                self._finish(trial, c, results, states.FAIL)
-            else:
-                self._finish(trial, c, results, states.COMPLETE, mean)
-
-    def _finish(self, trial: Any, c: int, results: Results, state: Any, value: float | None = None) -> None:
-        recorded = results.recorded[c]
-        scores = [
-            float(s) if r and not math.isnan(s) else None
-            for s, r in zip(results.scores[c], recorded, strict=True)
-        ]
-        trial.set_user_attr("fold_scores", scores)
-        trial.set_user_attr("fold_seconds", [float(s) for s in results.seconds[c]])
-        trial.set_user_attr("fold_epochs", [int(e) for e in results.epochs[c]])
-        self.study.tell(trial, value, state=state)
-        self.known.setdefault(tuple(self.candidates[c].labels.values()), (c, state, value))
-
-    def run(self, runner: Runner, trials: int, done: Done, results: Results, deadline: float | None) -> None:
-        asked = 0
-        while True:
-            while asked < trials and len(runner) < runner.slots:
-                if asked and deadline is not None and time.perf_counter() > deadline:
-                    trials = asked
-                    break
-                task = self.ask(results, done)
-                if task is not None:
-                    runner.submit(task)
-                asked += 1
-            if not len(runner):
-                return
-            task, outcome = runner.next()
-            done(task, outcome)
-            self.tell(task, outcome, results, runner)
-
-
-def open_study(optuna: Any, args: argparse.Namespace, search: dict[str, Any], direction: str) -> Any:
-    """A new in-memory study, or the one in ``--storage`` (made there if new) for this search."""
-    sampler = optuna.samplers.TPESampler(seed=args.seed)
-    if args.storage is None:
-        return optuna.create_study(direction=direction, sampler=sampler)
-    name = args.study or STUDY_NAME
-    try:
-        study = optuna.create_study(
-            storage=args.storage, study_name=name, direction=direction, sampler=sampler, load_if_exists=True
-        )
-    except (ValueError, ImportError, RuntimeError) as error:
-        raise CLIError(f"--storage {args.storage}: {str(error).splitlines()[0]}") from None
-    except Exception as error:  # the storage's own errors (SQLAlchemy's) are not Optuna's to name
-        raise CLIError(
-            f"--storage {args.storage}: cannot open the study ({type(error).__name__}: {error})"
-        ) from None
-    recorded = study.user_attrs.get("search")
-    if recorded is None:
-        if study.get_trials(deepcopy=False):
-            raise CLIError(f"--storage {args.storage}: study {name!r} was not made by tinynet search")
-        study.set_user_attr("search", search)
-    else:
-        changed = differences(recorded, json.loads(json.dumps(search)))
-        if changed:
-            raise CLIError(
-                f"--storage {args.storage}: study {name!r} holds a search with other settings: "
-                f"{'; '.join(changed)}. Give the same settings, or another --study name"
-            )
-    return study
-
-
-def most_epochs(space: Space, epochs: int) -> int:
-    """The most epochs a trial may train: ``--epochs``, or the top of an ``epochs`` dimension."""
-    for d in space.dimensions:
-        if d.name == "epochs":
-            return int(max(d.values)) if d.is_choice else int(d.high)
-    return epochs
-
-
-def make_pruner(optuna: Any, name: str, epochs: int) -> Any:
-    """The median rule: stop a trial whose held-out score at an epoch is worse than the median of
-    the finished trials' scores at that epoch, once 5 trials finished and after a warm-up of a
-    tenth of the epochs (at least 1), when learning rates have not yet shown their effect."""
-    if name == "none":
-        return None
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(1, epochs // 10))
-
-
 # -- the command ------------------------------------------------------------------------------------
 def output_paths(args: argparse.Namespace) -> dict[str, str]:
     names = {
@@ -565,13 +200,6 @@ def output_paths(args: argparse.Namespace) -> dict[str, str]:
         "config": "best_config.json",
     }
     return named_outputs(args.output_dir, args.extension_name, args.save, names, "best_model")
-
-
-def candidate_settings(base: dict[str, Any], changes: dict[str, Any]) -> TabularSettings:
-    try:
-        return TabularSettings(**{**base, **changes})
-    except SettingError as error:
-        raise flag_error(error) from None
 
 
 def corners(space: Space) -> list[Candidate]:
@@ -883,31 +511,6 @@ def fold_tasks(
     done = resumed(journal, groups, progress, say)
     groups = [[t for t in group if (t.candidate, t.fold) not in journal.finished] for group in groups]
     return [group for group in groups if group], done
-
-
-def optuna_search(
-    args: argparse.Namespace,
-    study: Any,
-    space: Space,
-    base: dict[str, Any],
-    folds: list[tuple[Array, Array]],
-    train: Array,
-    run: RunSettings,
-    out: Any,
-    say: Callable[..., None],
-) -> tuple[Results, SearchProgress, OptunaSearch]:
-    """The Optuna search, its results so far (an earlier run's trials in ``--storage``) and progress."""
-    optuna = import_optuna()
-    longest = most_epochs(space, run.model.epochs)
-    pruner = make_pruner(optuna, args.pruner, longest)
-    searcher = OptunaSearch(optuna, study, space, base, folds, train, args.log_dir, pruner, longest)
-    results = Results.empty(len(study.get_trials(deepcopy=False)) + args.trials, args.cv, args.scoring)
-    searcher.earlier(results)
-    if searcher.candidates:
-        say(f"study {study.study_name}: {len(searcher.candidates)} trials from earlier runs")
-    progress = SearchProgress(results, out, not args.quiet, len(searcher.candidates) + args.trials)
-    progress.show()
-    return results, progress, searcher
 
 
 def resumed(

@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 
 from tinynet.cli.parser import CLIError, Parser
+from tinynet.cli.train import flag_error
 from tinynet.tabular import TabularSettings
+from tinynet.tabular.settings import SettingError
 
 MAX_CANDIDATES = 10_000
 # settings a search may vary: what the network is and how it trains, not which rows it sees
@@ -172,6 +174,14 @@ class Space:
     def _candidate(self, texts: Any, values: Any) -> Candidate:
         names = self.names
         return Candidate(dict(zip(names, texts, strict=True)), dict(zip(names, values, strict=True)))
+
+
+def candidate_settings(base: dict[str, Any], changes: dict[str, Any]) -> TabularSettings:
+    """The settings of one candidate: the run's own (``base``) with the candidate's changes."""
+    try:
+        return TabularSettings(**{**base, **changes})
+    except SettingError as error:
+        raise flag_error(error) from None
 
 
 def _text(number: float) -> str:
