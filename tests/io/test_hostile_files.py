@@ -448,6 +448,36 @@ def test_a_huge_string_in_a_small_compressed_description_is_refused_briefly_and_
     assert err.count("\n") == 1 and len(err) < 2100
 
 
+def test_an_archive_listing_more_members_than_a_model_has_is_refused_before_its_directory_is_read(
+    tmp_path: Path,
+) -> None:
+    """zipfile keeps about half a kilobyte per listed member (~9 times the listing's bytes): a
+    directory of 120,001 empty members is refused from the end record, before zipfile reads it."""
+    path = tmp_path / "many.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(META_KEY + ".npy", b"")
+        for i in range(120_000):
+            archive.writestr(f"m{i}", b"")
+
+    def load() -> None:
+        with pytest.raises(tn.ModelFileError, match="lists 120,001 members, more than the 100,000"):
+            tn.load(path)
+
+    peak, _ = peak_while(load)
+    assert peak < MiB, f"{peak / MiB:.1f} MiB"
+    honest = tmp_path / "honest.npz"
+    tn.save(small(), honest)
+    tn.load(honest)  # an honest file's end record is read the same way
+    from tinynet.io.model_file import _listed_members
+
+    wide = tmp_path / "zip64.npz"  # past 65,535 members the count is in the zip64 end record
+    with zipfile.ZipFile(wide, "w") as archive:
+        for i in range(70_000):
+            archive.writestr(f"m{i}", b"")
+    with open(wide, "rb") as handle:
+        assert _listed_members(handle) == 70_000
+
+
 # -- saving ------------------------------------------------------------------------------------------
 def small() -> tn.Module:
     return tn.Sequential(tn.Dense(2, 2, rng=0))

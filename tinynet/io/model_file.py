@@ -52,6 +52,7 @@ BUDGET_SLACK = 2**20  # elements a rebuilt architecture may ask for beyond the s
 NPY_HEADER_LIMIT = 10000
 READ_CHUNK = 2**20
 LOCAL_HEADER = 30  # bytes of a zip member's local header before its name
+MAX_MEMBERS = 100_000  # zipfile keeps ~0.5 kB per listed member: at most ~50 MB for the directory
 DEFLATE_RATIO = 1032  # deflate's largest possible expansion: more is not compressed data
 
 __all__ = ["ModelFileError", "load", "load_metadata", "register_module", "save"]
@@ -334,6 +335,24 @@ def _fill(archive: zipfile.ZipFile, member: _Member, target: Array, path: str) -
                 flat[start : start + count] = data
 
 
+def _listed_members(handle: IO[bytes]) -> int:
+    """How many members the zip's end record says its directory lists (0 when there is none to
+    read: ``zipfile`` then reports the damage). Read before ``zipfile`` parses every listing."""
+    end = handle.seek(0, os.SEEK_END)
+    handle.seek(max(0, end - 22 - 65535))  # the end record, after at most a 64 KiB comment
+    tail = handle.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) < at + 22:
+        return 0
+    count = int.from_bytes(tail[at + 10 : at + 12], "little")
+    if count == 0xFFFF and at >= 20 and tail[at - 20 : at - 16] == b"PK\x06\x07":  # zip64: its own record
+        handle.seek(int.from_bytes(tail[at - 12 : at - 4], "little"))
+        record = handle.read(56)
+        if record[:4] == b"PK\x06\x06" and len(record) == 56:
+            count = int.from_bytes(record[32:40], "little")
+    return count
+
+
 def _open_archive(path: str) -> tuple[IO[bytes], zipfile.ZipFile]:
     try:
         handle = open_regular(path)
@@ -349,6 +368,13 @@ def _open_archive(path: str) -> tuple[IO[bytes], zipfile.ZipFile]:
     if magic != b"PK\x03\x04":
         handle.close()
         raise ModelFileError(f"{path}: not a tinynet model file (not an .npz archive)")
+    listed = _listed_members(handle)
+    if listed > MAX_MEMBERS:
+        handle.close()
+        raise ModelFileError(
+            f"{path}: the archive lists {listed:,} members, more than the {MAX_MEMBERS:,} a model file may "
+            "have; refused before reading its directory"
+        )
     handle.seek(0)
     try:
         return handle, zipfile.ZipFile(handle)
