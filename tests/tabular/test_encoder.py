@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import tinynet as tn
 from tinynet.datasets import read_table
 from tinynet.tabular import TableEncoder
 from tinynet.tabular.encoder import FIRST_CATEGORY, MISSING_CODE, UNKNOWN
@@ -47,9 +49,31 @@ def test_one_hot_columns_follow_the_numbers(tmp_path: Path) -> None:
     encoder = TableEncoder(["x"], ["colour"], "onehot").fit(t)
     assert encoder.width == 1 + 3 + FIRST_CATEGORY
     encoded = encoder.encode(t)
-    assert encoded.inputs() is encoded.numbers and encoded.numbers.shape == (5, encoder.width)
-    assert (encoded.numbers[:, 1:].sum(axis=1) == 1).all()
-    assert encoded.numbers[3, 1 + MISSING_CODE] == 1.0
+    rows = encoded.inputs()
+    assert rows.shape == (5, encoder.width) and encoded.numbers.shape == (5, 1), "made batch by batch"
+    whole = rows[np.arange(5)]
+    assert (whole[:, 1:].sum(axis=1) == 1).all() and np.array_equal(whole[:, 0], encoded.numbers[:, 0])
+    assert whole[3, 1 + MISSING_CODE] == 1.0
+    assert np.array_equal(rows[[3, 1]], whole[[3, 1]]) and np.array_equal(np.asarray(rows[1:4]), whole[1:4])
+    assert rows.astype(np.float32)[[0]].dtype == np.float32
+
+
+def test_one_hot_training_never_holds_rows_times_categories(tmp_path: Path) -> None:
+    """20,000 rows of a text column with 2,000 categories: the one-hot matrix would be 320 MB."""
+    rng = np.random.default_rng(0)
+    lines = ["x,code,y"] + [f"{rng.normal():.3f},c{i % 2000},{i % 2}" for i in range(20_000)]
+    (tmp_path / "codes.csv").write_text("\n".join(lines) + "\n")
+    model = tn.TabularModel(
+        task="classification", layers=(2,), epochs=1, categorical="onehot", batch_size=256
+    )
+    tracemalloc.start()
+    try:
+        model.fit(str(tmp_path / "codes.csv"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    weights = sum(p.data.nbytes for p in model.network.parameters())
+    assert peak < 60 * 2**20 + 4 * weights, f"{peak / 2**20:.0f} MiB"
 
 
 def test_embedding_inputs_are_the_numbers_then_one_index_column_per_text_column(tmp_path: Path) -> None:

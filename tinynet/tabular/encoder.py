@@ -32,16 +32,55 @@ FIRST_CATEGORY = 2
 CATEGORICAL = ("embedding", "onehot")
 
 
+class OneHotRows:
+    """The numbers (n, d) beside each text column's one-hot codes, as one (n, d + sum(counts)) array
+    that is made batch by batch when indexed (``fit`` and ``predict`` index batches): the whole one-hot
+    matrix, n x categories, never exists (a million rows of 10,000 categories would be 80 GB)."""
+
+    def __init__(self, numbers: Array, codes: Array, counts: Sequence[int], dtype: Any = np.float64) -> None:
+        self.numbers, self.codes, self.counts = numbers, codes, list(counts)
+        self.starts = numbers.shape[1] + np.concatenate(([0], np.cumsum(self.counts)[:-1])).astype(np.int64)
+        self.dtype = np.dtype(dtype)
+        self.shape = (len(numbers), numbers.shape[1] + sum(self.counts))
+        self.ndim = 2
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: Any) -> Any:
+        """A slice: a view, as NumPy's (nothing made); indices: the batch, made now."""
+        if isinstance(rows, slice):
+            return OneHotRows(self.numbers[rows], self.codes[rows], self.counts, self.dtype)
+        numbers, codes = np.atleast_2d(self.numbers[rows]), np.atleast_2d(self.codes[rows])
+        out = np.zeros((len(numbers), self.shape[1]), dtype=self.dtype)
+        out[:, : numbers.shape[1]] = numbers
+        if self.counts:
+            out[np.arange(len(out))[:, None], self.starts + codes] = 1.0
+        return out
+
+    def astype(self, dtype: Any) -> OneHotRows:
+        return OneHotRows(self.numbers, self.codes, self.counts, dtype)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Array:
+        whole: Array = self[np.arange(len(self))]
+        return whole if dtype is None else whole.astype(dtype)
+
+
 @dataclass(frozen=True)
 class Encoded:
-    """Encoded rows: standardized ``numbers`` (n, d) and category indices ``codes`` (n, t)."""
+    """Encoded rows: standardized ``numbers`` (n, d) and category indices ``codes`` (n, t); with
+    ``onehot``, ``counts`` holds each text column's number of codes."""
 
     numbers: Array
     codes: Array
     onehot: bool
+    counts: tuple[int, ...] = ()
 
     def inputs(self) -> Any:
-        """What the network takes: one array, or [numbers, codes of each text column...]."""
+        """What the network takes: one array (one-hot: made batch by batch), or [numbers, codes of
+        each text column...]."""
+        if self.onehot and self.codes.shape[1]:
+            return OneHotRows(self.numbers, self.codes, self.counts)
         if self.onehot or self.codes.shape[1] == 0:
             return self.numbers
         parts = [self.numbers] if self.numbers.shape[1] else []
@@ -115,10 +154,7 @@ class TableEncoder:
         for j, name in enumerate(self.text):
             codes[:, j] = self._codes(table.column(name), rows, j)
         if self.categorical == "onehot":
-            parts = [numbers]
-            for j, count in enumerate(self.cardinalities()):
-                parts.append(np.eye(count)[codes[:, j]])
-            return Encoded(np.concatenate(parts, axis=1), codes, onehot=True)
+            return Encoded(numbers, codes, onehot=True, counts=tuple(self.cardinalities()))
         return Encoded(numbers, codes, onehot=False)
 
     def _codes(self, column: Column, rows: Array | None, j: int) -> Array:

@@ -205,10 +205,11 @@ class TabularModel:
         zeros; ``MetadataMismatchError`` when the network does not take what the encoder makes."""
         encoder = self._fitted_encoder()
         onehot = encoder.categorical == "onehot"
-        numbers = np.zeros((1, encoder.width if onehot else len(encoder.numeric)))
-        codes = np.zeros((1, 0 if onehot else len(encoder.text)), dtype=np.int64)
+        numbers = np.zeros((1, len(encoder.numeric)))
+        codes = np.zeros((1, len(encoder.text)), dtype=np.int64)
+        counts = tuple(encoder.cardinalities()) if onehot else ()
         try:
-            out = predict(self._fitted_network(), self._inputs(Encoded(numbers, codes, onehot)))
+            out = predict(self._fitted_network(), self._inputs(Encoded(numbers, codes, onehot, counts)))
         except (ValueError, TypeError, IndexError) as error:
             raise MetadataMismatchError(
                 f"the model does not fit its own feature description ({str(error).splitlines()[0]})"
