@@ -449,3 +449,27 @@ def test_text_class_labels_are_encoded_in_linear_time() -> None:
     assert time.perf_counter() - start < 10, "a hang guard only: quadratic took minutes"
     assert task == "classification" and len(names) == 60_000
     assert [names[i] for i in indices[:3]] == labels[:3]
+
+
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_a_semicolon_or_tab_separated_file_is_read_without_being_told(
+    tmp_path: Path, capsys: Any, separator: str
+) -> None:
+    """Spreadsheets in many locales export ';' and tabs: read with commas they are one column."""
+    rng = np.random.default_rng(0)
+    rows = [separator.join(["size", "weight", "kind"])]
+    rows += [separator.join([f"{rng.normal():.3f}", f"{rng.normal():.3f}", "ab"[i % 2]]) for i in range(60)]
+    (tmp_path / "table.csv").write_text("\n".join(rows) + "\n")
+    code, out, err = run(
+        f"train -t classification -d {tmp_path / 'table.csv'} -l 4 -e 3 --output_dir {tmp_path}", capsys
+    )
+    assert code == 0, err
+    assert "2 features" in out
+    code, out, err = run(f"predict --model {tmp_path / 'model.npz'} --data {tmp_path / 'table.csv'}", capsys)
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 61
+    (tmp_path / "one.csv").write_text("size\n" + "".join(f"{i}\n" for i in range(20)))
+    code, _, err = run(
+        f"train -t classification -d {tmp_path / 'one.csv'} -l 4 --output_dir {tmp_path}", capsys
+    )
+    assert code == 2 and "expected at least 2 columns" in err

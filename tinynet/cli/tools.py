@@ -17,10 +17,10 @@ from tinynet.cli.parser import CLIError
 from tinynet.cli.train import flag_error
 from tinynet.core.checks import one_line
 from tinynet.core.files import atomic_write_bytes, check_fits_in_memory
-from tinynet.datasets import MAX_CLASSES_INFERRED, read_table
+from tinynet.datasets import MAX_CLASSES_INFERRED
 from tinynet.models.mlp import MLP, with_output
 from tinynet.tabular import TableEncoder, TabularModel, TabularSettings, load_table
-from tinynet.tabular.data import target_position
+from tinynet.tabular.data import read_csv_table, target_position
 from tinynet.tabular.metadata import describes_a_table_model
 from tinynet.tabular.model import MetadataMismatchError
 from tinynet.tabular.settings import SettingError
@@ -87,7 +87,7 @@ def _cell(column: Any, row: int) -> str:
 
 def run_predict(args: argparse.Namespace, out: Any) -> int:
     model = TabularModel.load(args.model)
-    table = read_table(args.data, args.delimiter)
+    table = read_csv_table(args.data, args.delimiter)
     unknown = [c for c in args.keep if c not in table.names]
     if unknown:
         raise CLIError(
@@ -131,7 +131,7 @@ def run_evaluate(args: argparse.Namespace, out: Any) -> int:
     if not path:
         raise CLIError("evaluate needs a model file: tinynet evaluate MODEL --data CSV")
     model = TabularModel.load(path)
-    table = read_table(args.data, args.delimiter)
+    table = read_csv_table(args.data, args.delimiter)
     if (args.target or model.target_name) is None:
         raise CLIError(f"{path}: the model file does not name its target column; pass --target")
     evaluation = _checked(path, lambda: model.evaluate(table, target=args.target))

@@ -38,9 +38,25 @@ def load_table(dataset: str | os.PathLike[str], delimiter: str = ",") -> tuple[T
         raise SettingError(
             "dataset", dataset, f"unknown data set {dataset!r}: not one of {known} and no such CSV file"
         )
-    table = read_table(dataset, delimiter)
+    table = read_csv_table(dataset, delimiter)
     name = os.path.splitext(os.path.basename(dataset.removesuffix(".gz")))[0]
     return table, name, None
+
+
+SNIFFED = ("\t", ";", "|")  # tried, in this order of preference, when commas give one column
+
+
+def read_csv_table(path: str, delimiter: str = ",") -> Table:
+    """``read_table``, except that a file read with commas as one column whose header holds tabs,
+    semicolons or bars is read again with the one its header holds most (as spreadsheets export)."""
+    table = read_table(path, delimiter)
+    if delimiter != "," or len(table.columns) != 1:
+        return table
+    header = table.names[0]
+    found = [d for d in SNIFFED if d in header]
+    if not found:
+        return table
+    return read_table(path, max(found, key=header.count))
 
 
 def _column_key(key: str | int) -> int | str:

@@ -29,13 +29,13 @@ from typing_extensions import Self
 from tinynet.core.checks import Array
 from tinynet.core.module import Module
 from tinynet.data import StandardScaler
-from tinynet.datasets import Table, encode_target, read_table
+from tinynet.datasets import Table, encode_target
 from tinynet.io.model_file import ModelFileError, load, load_metadata, save
 from tinynet.layers.activation import Softmax, softmax
 from tinynet.layers.containers import Sequential
 from tinynet.models.mlp import with_output
 from tinynet.tabular import report
-from tinynet.tabular.data import TableData, load_table, target_position
+from tinynet.tabular.data import TableData, load_table, read_csv_table, target_position
 from tinynet.tabular.encoder import Encoded, TableEncoder
 from tinynet.tabular.metadata import TabularMetadata, describes_a_table_model
 from tinynet.tabular.settings import SettingError, TabularSettings
@@ -255,7 +255,7 @@ class TabularModel:
         """Test metrics on ``rows`` of ``data``; for a table or CSV path, its ``target`` column
         (default: the column trained on) holds the true classes or values."""
         if not isinstance(data, (TableData, Table)):
-            data = read_table(os.fspath(data))
+            data = read_csv_table(os.fspath(data))
         if self.settings.classification:
             probabilities = self.predict_proba(data, rows)
             classes = self.names(probabilities.shape[1])
@@ -369,7 +369,7 @@ class TabularModel:
         encoder = self._fitted_encoder()
         if isinstance(data, TableData):
             return encoder.encode(data.table, data.rows[_positions(rows, len(data))])
-        table = data if isinstance(data, Table) else read_table(os.fspath(data))
+        table = data if isinstance(data, Table) else read_csv_table(os.fspath(data))
         missing = [n for n in encoder.features if n not in table.names]
         if missing:
             raise ValueError(
