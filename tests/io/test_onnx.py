@@ -153,39 +153,29 @@ def test_text_columns_named_like_the_graphs_own_tensors_export_under_other_input
         )
     table = tmp_path / "clash.csv"
     table.write_text("\n".join(lines) + "\n")
-    assert (
-        main(
-            [
-                "train",
-                "-t",
-                "classification",
-                "-d",
-                str(table),
-                "-l",
-                "4",
-                "-e",
-                "5",
-                "-q",
-                "--output_dir",
-                str(tmp_path),
-            ]
-        )
-        == 0
-    )
-    out = io.StringIO()
-    assert main(["export", str(tmp_path / "model.npz"), str(tmp_path / "model.onnx")], out=out) == 0
-    assert "text_0 (batch, 1) string (column 'label')" in out.getvalue()
-    assert "text_1 (batch, 1) string (column '')" in out.getvalue()
-    assert "text_2 (batch, 1) string (column 'features')" in out.getvalue()
-    assert "imputed_1 (batch, 1) string;" in out.getvalue(), "a name the graph does not use stays"
-    session = ort.InferenceSession(str(tmp_path / "model.onnx"))
-    rows = rows_of(table)
-    predicted = io.StringIO()
-    assert main(["predict", "--model", str(tmp_path / "model.npz"), "--data", str(table)], out=predicted) == 0
-    _, labels = session.run(None, onnx_feeds(session, rows))
+    printed, session, predicted = trained_and_exported(ort, tmp_path, table, "-l", "4", "-e", "5")
+    assert "text_0 (batch, 1) string (column 'label')" in printed
+    assert "text_1 (batch, 1) string (column '')" in printed
+    assert "text_2 (batch, 1) string (column 'features')" in printed
+    assert "imputed_1 (batch, 1) string;" in printed, "a name the graph does not use stays"
+    _, labels = session.run(None, onnx_feeds(session, rows_of(table)))
     classes = json.loads(session.get_modelmeta().custom_metadata_map["classes"])
-    expected = [row["prediction"] for row in csv.DictReader(io.StringIO(predicted.getvalue()))]
-    assert [classes[i] for i in labels] == expected
+    assert [classes[i] for i in labels] == [row["prediction"] for row in predicted]
+
+
+def trained_and_exported(
+    ort: Any, folder: Path, table: Path, *flags: str
+) -> tuple[str, Any, list[dict[str, str]]]:
+    """Train a classifier on ``table`` with ``flags``, export it: what export printed, an onnxruntime
+    session of the export, and ``tinynet predict``'s rows for the table."""
+    argv = ["train", "-t", "classification", "-d", str(table), *flags, "-q", "--output_dir", str(folder)]
+    assert main(argv) == 0
+    printed = io.StringIO()
+    assert main(["export", str(folder / "model.npz"), str(folder / "model.onnx")], out=printed) == 0
+    predicted = io.StringIO()
+    assert main(["predict", "--model", str(folder / "model.npz"), "--data", str(table)], out=predicted) == 0
+    session = ort.InferenceSession(str(folder / "model.onnx"))
+    return printed.getvalue(), session, list(csv.DictReader(io.StringIO(predicted.getvalue())))
 
 
 def test_a_onehot_export_grows_with_the_categories_not_their_square(tmp_path: Path) -> None:
@@ -194,28 +184,13 @@ def test_a_onehot_export_grows_with_the_categories_not_their_square(tmp_path: Pa
     lines = ["size,code,kind"] + [f"{rng.normal():.3f},c{i % 3000},{'ab'[i % 2]}" for i in range(6000)]
     table = tmp_path / "codes.csv"
     table.write_text("\n".join(lines) + "\n")
-    argv = [
-        "train",
-        "-t",
-        "classification",
-        "-d",
-        str(table),
-        "-l",
-        "2",
-        "-e",
-        "1",
-        "--categorical",
-        "onehot",
-    ]
-    assert main([*argv, "-q", "--output_dir", str(tmp_path)]) == 0
-    assert main(["export", str(tmp_path / "model.npz"), str(tmp_path / "m.onnx")], out=io.StringIO()) == 0
+    _, session, predicted = trained_and_exported(
+        ort, tmp_path, table, "-l", "2", "-e", "1", "--categorical", "onehot"
+    )
     weights = (tmp_path / "model.npz").stat().st_size
-    assert (tmp_path / "m.onnx").stat().st_size < 2 * weights + 200_000, "no 3000 x 3000 table inside"
-    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
-    predicted = io.StringIO()
-    assert main(["predict", "--model", str(tmp_path / "model.npz"), "--data", str(table)], out=predicted) == 0
-    expected = [float(row["p_a"]) for row in csv.DictReader(io.StringIO(predicted.getvalue()))]
+    assert (tmp_path / "model.onnx").stat().st_size < 2 * weights + 200_000, "no 3000 x 3000 table inside"
     probabilities, _ = session.run(None, onnx_feeds(session, rows_of(table)))
+    expected = [float(row["p_a"]) for row in predicted]
     np.testing.assert_allclose(probabilities[:, 0], expected, rtol=RTOL, atol=ATOL)
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import itertools
 import json
 import math
 import os
@@ -42,7 +41,7 @@ from tinynet.cli.optuna_search import import_optuna, open_study, optuna_search
 from tinynet.cli.parser import CLIError, Parser, build_parser
 from tinynet.cli.results import Results, SearchProgress
 from tinynet.cli.runners import Done, Outcome, Runner, Task, make_runner, one_blas_thread
-from tinynet.cli.space import MAX_CANDIDATES, Candidate, Space, candidate_settings, parse_space
+from tinynet.cli.space import MAX_CANDIDATES, Space, candidate_settings, parse_space
 from tinynet.cli.train import (
     RunSettings,
     describe_data,
@@ -202,23 +201,6 @@ def output_paths(args: argparse.Namespace) -> dict[str, str]:
     return named_outputs(args.output_dir, args.extension_name, args.save, names, "best_model")
 
 
-def corners(space: Space) -> list[Candidate]:
-    """Lists' values combined with ranges' ends: the candidates whose sizes bound all others'."""
-    ends = [
-        list(zip(d.texts, d.values, strict=True)) if d.is_choice else [d.value(d.low), d.value(d.high)]
-        for d in space.dimensions
-    ]
-    combos = itertools.islice(itertools.product(*ends), MAX_CANDIDATES)
-    names = space.names
-    return [
-        Candidate(
-            {n: t for n, (t, _) in zip(names, combo, strict=True)},
-            {n: v for n, (_, v) in zip(names, combo, strict=True)},
-        )
-        for combo in combos
-    ]
-
-
 def check_candidates(
     args: argparse.Namespace, candidates: list[TabularSettings], data: TableData, n_train: int, train: Array
 ) -> None:
@@ -361,7 +343,7 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
     elif args.strategy == "random":
         candidates = space.sample(args.trials, np.random.default_rng([args.seed, 1]))
     else:
-        candidates = corners(space)  # checked now; the trials' own come from the study
+        candidates = space.corners()  # checked now; the trials' own come from the study
     settings = [candidate_settings(base, candidate.changes) for candidate in candidates]
     run = run_settings(args, settings[0])
     classification = run.model.classification

@@ -140,6 +140,16 @@ class Space:
     def candidates(self) -> list[dict[str, Any]]:
         return [candidate.changes for candidate in self.grid()]
 
+    def corners(self) -> list[Candidate]:
+        """Lists' values combined with ranges' ends (at most ``MAX_CANDIDATES``): the candidates
+        whose sizes bound all others', checked before an Optuna search starts."""
+        ends = [
+            list(zip(d.texts, d.values, strict=True)) if d.is_choice else [d.value(d.low), d.value(d.high)]
+            for d in self.dimensions
+        ]
+        combos = itertools.islice(itertools.product(*ends), MAX_CANDIDATES)
+        return [self._candidate([t for t, _ in combo], [v for _, v in combo]) for combo in combos]
+
     def sample(self, count: int, rng: np.random.Generator) -> list[Candidate]:
         """``count`` candidates drawn at random; lists only: distinct ones, at most the grid."""
         if self.is_grid:

@@ -184,11 +184,26 @@ class TabularModel:
     # -- predicting --------------------------------------------------------------------------------
     def raw_outputs(self, data: TableLike, rows: Rows = None) -> Array:
         """The network's outputs for the rows: logits, probabilities or standardized values."""
-        network = self._fitted_network()
-        encoded = self._encode(data, rows)
+        self._fitted_network()
+        return self._network_outputs(self._encode(data, rows))
+
+    def output_width(self) -> int:
+        """How many outputs the network gives (class count or 1): one forward pass of one row of
+        zeros; ``MetadataMismatchError`` when the network does not take what the encoder makes."""
+        encoder = self._fitted_encoder()
+        onehot = encoder.categorical == "onehot"
+        counts = tuple(encoder.cardinalities()) if onehot else ()
+        zeros = Encoded(
+            np.zeros((1, len(encoder.numeric))), np.zeros((1, len(encoder.text)), np.int64), onehot, counts
+        )
+        return int(self._network_outputs(zeros).shape[1])
+
+    def _network_outputs(self, encoded: Encoded) -> Array:
+        """The network on encoded rows; ``MetadataMismatchError`` (the file's fault) when it does not
+        take them, or gives another number of outputs than there are class names."""
         try:
-            out: Array = predict(network, self._inputs(encoded), batch_size=4096)
-        except (ValueError, TypeError) as error:
+            out: Array = predict(self._fitted_network(), self._inputs(encoded), batch_size=4096)
+        except (ValueError, TypeError, IndexError) as error:
             raise MetadataMismatchError(
                 f"the model does not fit its own feature description ({str(error).splitlines()[0]})"
             ) from None
@@ -197,29 +212,10 @@ class TabularModel:
             and self.class_names is not None
             and out.shape[1] != len(self.class_names)
         ):
-            raise MetadataMismatchError(f"the class names do not fit the model's {out.shape[1]} outputs")
-        return out
-
-    def output_width(self) -> int:
-        """How many outputs the network gives (class count or 1): one forward pass of one row of
-        zeros; ``MetadataMismatchError`` when the network does not take what the encoder makes."""
-        encoder = self._fitted_encoder()
-        onehot = encoder.categorical == "onehot"
-        numbers = np.zeros((1, len(encoder.numeric)))
-        codes = np.zeros((1, len(encoder.text)), dtype=np.int64)
-        counts = tuple(encoder.cardinalities()) if onehot else ()
-        try:
-            out = predict(self._fitted_network(), self._inputs(Encoded(numbers, codes, onehot, counts)))
-        except (ValueError, TypeError, IndexError) as error:
             raise MetadataMismatchError(
-                f"the model does not fit its own feature description ({str(error).splitlines()[0]})"
-            ) from None
-        width = int(np.asarray(out).reshape(1, -1).shape[1])
-        if self.settings.classification and self.class_names is not None and width != len(self.class_names):
-            raise MetadataMismatchError(
-                f"the {len(self.class_names)} class names do not fit the model's {width} outputs"
+                f"the {len(self.class_names)} class names do not fit the model's {out.shape[1]} outputs"
             )
-        return width
+        return out
 
     def predict_proba(self, data: TableLike, rows: Rows = None) -> Array:
         """Class probabilities (n, classes), columns in the order of ``class_names``."""
