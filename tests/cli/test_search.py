@@ -331,3 +331,20 @@ def test_more_jobs_than_cores_are_capped_and_said(
     code, out, err = run(search_argv(tmp_path, "--jobs", "64"), capsys)
     assert code == 0, err
     assert "--jobs 64: this machine has 2 cores; using 2 processes" in out and "in 2 processes" in out
+
+
+def test_finished_candidates_are_counted_as_they_come() -> None:
+    from tinynet.cli.runners import Outcome, Task
+
+    results = Results.empty(6, 3, "accuracy")
+    rng = np.random.default_rng(0)
+    events = [("fold", c, f) for c in range(6) for f in range(3)] + [("stop", 4, 0), ("stop", 5, 0)]
+    for i in rng.permutation(len(events)):
+        kind, c, f = events[i]
+        if kind == "stop":
+            results.stop(c)
+        else:
+            task = Task(c, f, None, np.arange(2), np.arange(2))  # type: ignore[arg-type]
+            results.record(task, Outcome(0.5, 0.1, 3, pruned=(c == 3 and f == 0)))
+        assert results.done == int(results.finished().sum())
+    assert results.done == 6

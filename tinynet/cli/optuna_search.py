@@ -93,7 +93,7 @@ class OptunaSearch:
                 raise CLIError(
                     f"--storage: trial {trial.number} of the study holds a damaged record ({error})"
                 ) from None
-            results.stopped[c] = True
+            results.stop(c)
             self.reports[c] = tuple(sorted(trial.intermediate_values.items()))
             key = tuple(self.candidates[c].labels.values())
             if key in self.known:
@@ -130,7 +130,7 @@ class OptunaSearch:
         for f in np.flatnonzero(results.recorded[first]):
             pruned = bool(results.pruned[first]) and f == 0
             done(self._task(c, int(f)), Outcome(float(results.scores[first, f]), 0.0, 0, pruned))
-        results.stopped[c] = True
+        results.stop(c)
         self.reports[c] = self.reports[first]
         for step, reported in self.reports[c]:
             self.trials[c].report(reported, step)
@@ -145,7 +145,7 @@ class OptunaSearch:
             for step, value in outcome.reports:
                 trial.report(value, step)
             if outcome.pruned or math.isnan(outcome.score):
-                results.stopped[c] = True
+                results.stop(c)
                 self._finish(trial, c, results, states.PRUNED if outcome.pruned else states.FAIL)
                 return
             for f in range(1, len(self.folds)):

@@ -32,6 +32,7 @@ class Results:
     stopped: Array = field(default_factory=lambda: np.zeros(0, dtype=bool))
     recorded: Array = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
     repeat_of: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # -1: trained
+    done: int = field(default=0, init=False)  # finished candidates
 
     def __post_init__(self) -> None:
         shape = self.scores.shape
@@ -44,6 +45,7 @@ class Results:
                 setattr(self, name, np.zeros(shape[0], dtype=bool))
         if self.repeat_of.shape != shape[:1]:
             self.repeat_of = np.full(shape[0], -1, dtype=np.int64)
+        self.done = int(np.sum(self.finished()))
 
     @classmethod
     def empty(cls, candidates: int, folds: int, scoring: str) -> Results:
@@ -51,6 +53,7 @@ class Results:
 
     def record(self, task: Task, outcome: Outcome) -> None:
         c, f = task.candidate, task.fold
+        was = self._finished(c)
         self.scores[c, f], self.seconds[c, f], self.epochs[c, f] = (
             outcome.score,
             outcome.seconds,
@@ -58,6 +61,16 @@ class Results:
         )
         self.recorded[c, f] = True
         self.pruned[c] |= outcome.pruned
+        self.done += not was and self._finished(c)  # counted as they come: no pass over all per fold
+
+    def stop(self, c: int) -> None:
+        """Candidate ``c`` trains no more folds (pruned or diverged in an Optuna search, or a repeat)."""
+        was = self._finished(c)
+        self.stopped[c] = True
+        self.done += not was
+
+    def _finished(self, c: int) -> bool:
+        return bool(self.recorded[c].all() or self.pruned[c] or self.stopped[c])
 
     def finished(self) -> Array:
         done: Array = self.recorded.all(axis=1) | self.pruned | self.stopped
@@ -140,7 +153,7 @@ class SearchProgress:
         self.show()
 
     def show(self) -> None:
-        done = int(np.sum(self.results.finished()))
+        done = self.results.done
         if not self.enabled or done == self.shown:
             return
         self.shown = done
