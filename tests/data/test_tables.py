@@ -88,6 +88,59 @@ def test_loading_memory_stays_within_ten_times_the_file(tmp_path: Path) -> None:
     assert dataset.target_names == ("cat", "dog")
 
 
+def _write_rows(path: Path, header: list[str], rows: object) -> None:
+    with path.open("w") as handle:
+        handle.write(",".join(header) + "\n")
+        for row in rows:  # type: ignore[attr-defined]
+            handle.write(row + "\n")
+
+
+def _hostile_shape(shape: str, path: Path) -> None:
+    """Tables whose text is cheap per cell: the shapes that cost a reader the most per byte."""
+    if shape == "one-character numbers":
+        _write_rows(path, ["a", "b"], (f"{i % 10},{i % 7}" for i in range(150_000)))
+    elif shape == "mostly empty cells":
+        _write_rows(path, list("abcdefghij"), ("1" + "," * 9 for _ in range(100_000)))
+    elif shape == "every text distinct":
+        _write_rows(path, ["t", "y"], (f"{i:x},{i % 2}" for i in range(120_000)))
+    elif shape == "text after many numbers":
+        _write_rows(path, ["t", "y"], [f"{i},1" for i in range(100_000)] + ["x,1"])
+    elif shape == "60,000 columns":
+        _write_rows(path, [f"{j:x}" for j in range(60_000)], ["1," * 59_999 + "2"] * 2)
+    else:  # a wide table of many rows: chunks must hold fewer rows, not 4,096 rows of 2,000 cells
+        _write_rows(path, [f"c{j}" for j in range(2_000)], ["1," * 1_999 + "2"] * 600)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "one-character numbers",
+        "mostly empty cells",
+        "every text distinct",
+        "text after many numbers",
+        "60,000 columns",
+        "2,000 columns of 600 rows",
+    ],
+)
+def test_reading_memory_keeps_the_stated_bound(tmp_path: Path, shape: str) -> None:
+    """The README's bound: 8 bytes per cell and per row, ~150 bytes per distinct text, ~500 bytes
+    per column, plus a fixed 8 MiB of text read at a time (was 100-120 times the file for wide
+    tables and 400 MB for a 2,000-column chunk of 4,096 rows)."""
+    path = tmp_path / "table.csv"
+    _hostile_shape(shape, path)
+    tracemalloc.start()
+    try:
+        table = read_table(str(path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    cells = len(table) * len(table.columns)
+    distinct = sum(len(c.categories or ()) for c in table.columns)
+    bound = 8.5 * (cells + len(table)) + 150 * distinct + 500 * len(table.columns) + 8 * 2**20
+    assert peak <= bound, f"{peak / 2**20:.1f} MiB, bound {bound / 2**20:.1f} MiB"
+    assert peak <= 60 * os.path.getsize(path) + 8 * 2**20  # the README's worst ratio to the file
+
+
 def test_a_huge_field_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "huge.csv"
     path.write_text("a,y\n" + "1" * (2**20 + 10) + ",0\n")

@@ -1,11 +1,15 @@
 """A streaming CSV reader: typed columns (numbers or text), missing values, line numbers.
 
-``read_table`` reads a file twice, row by row, never holding its text: the first pass checks the
-shape of every row and decides each column's type, the second fills one typed array per column
-(float64 for numbers, with NaN for a missing value; int64 category codes for text, -1 for a
-missing value). Memory is a few bytes per cell, far below ten times the file's size, whatever its
-length. Only regular files are read (a FIFO or a device is refused at once), and every problem is a
-``ValueError`` naming the file and, where it applies, the 1-based line.
+``read_table`` reads a file row by row, never holding its text: each chunk of rows is checked for
+its shape and converted column by column into one typed array per column (float64 for numbers,
+NaN for a missing value; int64 category codes for text, -1 for a missing value). A column that
+turns to text after many numbers is read once more, alone. Memory: 8 bytes per cell and per row,
+about 150 bytes per distinct text and 500 per column, plus at most ``CHUNK_CELLS`` cells of text
+at a time (a few MiB), whatever the file's length or shape: 1 to 4 times the file for typical
+tables, at worst about 10 times for one-character numbers, 25 for short texts that are all
+different and 60 for tens of thousands of columns. Only regular files are read (a FIFO or a
+device is refused at once), and every problem is a ``ValueError`` naming the file and, where it
+applies, the 1-based line.
 
 Missing values are written as an empty cell, ``NA``, ``NaN``, ``null``, ``None`` or ``?`` (any case).
 """
@@ -45,7 +49,7 @@ def is_missing(cell: str) -> bool:
     return cell.strip().lower() in MISSING
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Column:
     """One column: ``values`` float64 (NaN missing) for numbers, int64 codes (-1 missing) for text.
 
@@ -202,10 +206,13 @@ def _reading(reader: Any, path: str) -> Iterator[None]:
 
 
 CHUNK_ROWS = 4096  # rows converted together: NumPy parses a whole column of a chunk at once
+CHUNK_CELLS = 2**16  # ... and at most this many cells (a chunk of a wide table holds fewer rows)
 
 
 def _chunks(reader: Any, width: int, path: str) -> Iterator[tuple[list[int], list[tuple[str, ...]]]]:
-    """``(lines, columns)`` of up to ``CHUNK_ROWS`` rows, transposed, after checking each row's length."""
+    """``(lines, columns)`` of up to ``CHUNK_ROWS`` rows and about ``CHUNK_CELLS`` cells, transposed,
+    after checking each row's length: the text held at once is bounded whatever the table's shape."""
+    rows = max(1, min(CHUNK_ROWS, CHUNK_CELLS // width))
     lines: list[int] = []
     block: list[list[str]] = []
     with _reading(reader, path):
@@ -220,7 +227,7 @@ def _chunks(reader: Any, width: int, path: str) -> Iterator[tuple[list[int], lis
                 continue
             lines.append(reader.line_num)
             block.append(row)
-            if len(block) == CHUNK_ROWS:
+            if len(block) == rows:
                 yield lines, list(zip(*block, strict=True))
                 lines, block = [], []
     if block:
@@ -241,6 +248,8 @@ class _Builder:
     A column that turns to text after whole chunks of numbers were stored keeps no values
     (``restart``): its text is gathered by a second read of the file, for that column only.
     """
+
+    __slots__ = ("categories", "codes", "first_infinite", "first_missing", "first_text", "numbers", "restart")
 
     def __init__(self) -> None:
         self.numbers: array.array[float] | None = array.array("d")
@@ -312,12 +321,20 @@ class _Builder:
                     self.first_text = (line, text)
 
     def column(self, name: str) -> Column:
+        """The finished column; the builder lets go of its values."""
         if self.numbers is not None:
-            values = np.frombuffer(self.numbers, np.float64)
+            values, self.numbers = _owned(self.numbers, np.float64), None
             return Column(name, values, None, self.first_missing, None, self.first_infinite)
         assert self.codes is not None
-        codes = np.frombuffer(self.codes, np.int64)
+        codes, self.codes = _owned(self.codes, np.int64), None
         return Column(name, codes, tuple(self.categories), self.first_missing, self.first_text, None)
+
+
+def _owned(values: array.array[Any], dtype: type[np.generic]) -> Array:
+    """The values as an array: a view of a long column, a copy of a short one (a view costs
+    the buffer object and the view as well, about 300 bytes, which a wide table pays per column)."""
+    view = np.frombuffer(values, dtype)
+    return view.copy() if len(values) < 4096 else view
 
 
 def read_table(source: Source | str, delimiter: str = ",", path: str | None = None) -> Table:
@@ -340,7 +357,7 @@ def read_table(source: Source | str, delimiter: str = ",", path: str | None = No
             for j in again:
                 rebuilt[j].first_text = builders[j].first_text
                 builders[j] = rebuilt[j]
-        columns = tuple(b.column(n) for n, b in zip(header, builders, strict=True))
+        columns = tuple(builders[j].column(n) for j, n in enumerate(header))
         return Table(name, columns, np.frombuffer(lines, np.int64))
     finally:
         csv.field_size_limit(old_limit)
