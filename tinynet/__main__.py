@@ -2,6 +2,6 @@
 
 import sys
 
-from tinynet.cli import main
+from tinynet.console import run
 
-sys.exit(main())
+sys.exit(run())

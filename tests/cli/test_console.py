@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -196,6 +198,118 @@ def test_a_diverging_run_says_what_was_not_written_and_prints_no_warning(tmp_pat
     )
     assert "training failed: training diverged" in result.stderr and "Nothing was written" in result.stderr
     assert "--learning_rate" in result.stderr and not (tmp_path / "metrics.json").exists()
+
+
+# -- Ctrl-C -------------------------------------------------------------------------------------------
+def test_the_entry_point_loads_nothing_before_it_can_handle_ctrl_c() -> None:
+    """The console script imports tinynet.console first: if that loaded NumPy (as the package root
+    did), a Ctrl-C during those 0.2 s escaped every handler as a traceback."""
+    code = (
+        "import sys, tinynet.console; print(sorted(m for m in sys.modules if m.startswith(('num', 'tiny'))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "['tinynet', 'tinynet._version', 'tinynet.console']"
+
+
+def test_ctrl_c_while_the_command_line_loads_is_one_line() -> None:
+    """The interrupt is raised exactly while NumPy is being imported by the command line."""
+    code = (
+        "import os, signal, sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'numpy':\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "from tinynet.console import run\n"
+        "sys.exit(run())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 130
+    assert result.stderr == "tinynet: interrupted while starting; nothing was written\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "command",
+    [
+        "train -t classification -d iris -l 8 -e 300",
+        "search -t classification -d iris -l 8 -e 40 --grid lr=0.01,0.1 --cv 2 --jobs 2",
+    ],
+)
+def test_ctrl_c_at_any_moment_never_prints_a_traceback(tmp_path: Path, command: str) -> None:
+    """Ctrl-C as a terminal sends it (to the whole process group, --jobs workers included), from
+    interpreter start-up to the end of the run: the answer is one line (or, before Python has
+    set up its handler, the default death by SIGINT), never a traceback."""
+    tinynet = Path(sys.executable).parent / "tinynet"
+    for delay in (0.05, 0.2, 0.4, 0.7, 1.0, 1.5, 2.5):
+        folder = tmp_path / f"after_{delay}"
+        process = subprocess.Popen(
+            [str(tinynet), *command.split(), "--output_dir", str(folder)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        time.sleep(delay)
+        with contextlib.suppress(ProcessLookupError):  # already finished
+            os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, f"after {delay} s:\n{err}"
+        assert process.returncode in (0, 130, -signal.SIGINT), f"after {delay} s: {process.returncode}"
+        assert err.count("\n") <= 1 or process.returncode == 0, f"after {delay} s:\n{err}"
+
+
+class _InterruptAt(tn.Callback):
+    """Ctrl-C as the user presses it, in the middle of epoch ``epoch``'s end."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if epoch == self.epoch:
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_ctrl_c_during_training_says_what_was_and_was_not_written(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tinynet.cli.train as command
+
+    real = command.train
+    monkeypatch.setattr(command, "train", lambda m, d, r, c: real(m, d, r, [*c, _InterruptAt(3)]))
+    flags = f"--checkpoint_dir {tmp_path / 'ckpt'} --log_dir {tmp_path / 'logs'} --quiet"
+    code, _, err = run(iris(tmp_path / "out", flags, epochs=50), capsys)
+    assert code == 130
+    newest = sorted((tmp_path / "ckpt").iterdir())[-1]
+    assert err == (
+        "tinynet: interrupted during training, after 3 of 50 epochs: "
+        "no model, metrics or plots were written; "
+        f"{newest} is the newest checkpoint: run the same command with --resume to continue from it; "
+        f"{tmp_path / 'logs' / 'log.csv'} logs the finished epochs\n"
+    )
+    assert not (tmp_path / "out" / "model.npz").exists() and not (tmp_path / "out" / "metrics.json").exists()
+    code, _, err = run(iris(tmp_path / "out", flags + " --resume", epochs=50), capsys)
+    assert code == 0 and err == ""
+
+
+def test_ctrl_c_while_writing_names_the_files_that_are_whole(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tinynet.cli.train as command
+
+    def interrupt(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "write_config", interrupt)
+    code, _, err = run(iris(tmp_path, "--quiet"), capsys)
+    assert code == 130
+    assert err == (
+        f"tinynet: interrupted while writing the results: wrote {tmp_path / 'metrics.json'}, "
+        f"{tmp_path / 'history.json'}; every other output is missing or from an earlier run; "
+        "run the command again\n"
+    )
+    assert not (tmp_path / "model.npz").exists() and not (tmp_path / "config.json").exists()
 
 
 # -- flags --------------------------------------------------------------------------------------------

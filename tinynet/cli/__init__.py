@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 import tinynet as tn
-from tinynet.cli.parser import CLIError, build_parser, parse
+from tinynet.cli.parser import CLIError, Interrupted, build_parser, parse
 from tinynet.cli.search import run_search
 from tinynet.cli.tools import run_bench, run_evaluate, run_export, run_gradcheck, run_predict, run_summary
 from tinynet.cli.train import flag_error, run_train
@@ -113,6 +113,9 @@ def main(argv: Sequence[str] | None = None, out: Any = None) -> int:
     except tn.TrainingDivergedError as error:
         _error(f"tinynet: training failed: {_one_line(error)}")
         return 1
+    except Interrupted as interrupted:
+        _error(f"tinynet: interrupted {interrupted}")
+        return 130
     except KeyboardInterrupt:
         _error("tinynet: interrupted")
         return 130

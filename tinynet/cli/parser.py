@@ -30,6 +30,10 @@ class CLIError(Exception):
     """A user mistake: printed as one line, exit code 2."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what the command had and had not written when it came (exit code 130)."""
+
+
 OPTIMIZER_HELP = {"momentum": "momentum (SGD with momentum 0.9)"}
 
 

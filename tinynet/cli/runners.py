@@ -24,9 +24,10 @@ import os
 import re
 import signal
 import socket
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -188,6 +189,21 @@ def _worker_task(task: Task, scoring: str) -> Outcome:
     return score_fold(_WORKER_DATA[0], task, scoring)
 
 
+@contextlib.contextmanager
+def _workers_ignore_interrupts() -> Iterator[None]:
+    """Ignore SIGINT while processes start: they inherit that across ``exec``, so Python in them
+    never turns a Ctrl-C into a KeyboardInterrupt (and a traceback) while they import tinynet.
+    A Ctrl-C in these few milliseconds is lost; the parent handles every later one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class ProcessRunner:
     """``jobs`` fresh (spawned) processes; each receives the table once, then one task at a time."""
 
@@ -202,7 +218,8 @@ class ProcessRunner:
         return len(self.pending)
 
     def submit(self, task: Task) -> None:
-        self.pending[self.pool.submit(_worker_task, task, self.scoring)] = task
+        with _workers_ignore_interrupts():  # the pool starts its processes while submitting
+            self.pending[self.pool.submit(_worker_task, task, self.scoring)] = task
 
     def next(self) -> tuple[Task, Outcome]:
         finished, _ = wait(self.pending, return_when=FIRST_COMPLETED)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 import tinynet as tn
-from tinynet.cli.parser import CLIError
+from tinynet.cli.parser import CLIError, Interrupted
 from tinynet.core.checks import Array
 from tinynet.core.files import atomic_write_bytes
 from tinynet.data import split_indices
@@ -251,6 +251,8 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
         callbacks.append(checkpoint)
     try:
         train(model, data, train_rows, callbacks)
+    except KeyboardInterrupt as error:
+        raise interrupted_training(args, settings.model.epochs, error, checkpoint) from None
     except tn.CheckpointMismatchError as error:
         raise CLIError(
             f"--resume: {error.path} was written by a run with other settings: "
@@ -270,16 +272,56 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
     for path in paths.values():
         prepare_folder(path, "--save" if path == args.save else "--output_dir")
     evaluation = test_report(model, data, train_rows, test_rows, say)
-    model.save(paths["model"])
-    write_json(paths["metrics"], evaluation.metrics)
-    write_json(paths["history"], model.history.to_dict())
-    write_config(paths["config"], settings)
-    written = [paths["metrics"], paths["history"], paths["config"], paths["model"]]
-    written += write_plots(
-        settings, data, model.history, evaluation.metrics, test_rows, wanted, evaluation.predicted, paths, say
-    )
+    written: list[str] = []  # each file is written whole or not at all
+    history = model.history
+    try:
+        write_json(paths["metrics"], evaluation.metrics)
+        written.append(paths["metrics"])
+        write_json(paths["history"], history.to_dict())
+        written.append(paths["history"])
+        write_config(paths["config"], settings)
+        written.append(paths["config"])
+        model.save(paths["model"])
+        written.append(paths["model"])
+        write_plots(
+            settings,
+            data,
+            history,
+            evaluation.metrics,
+            test_rows,
+            wanted,
+            evaluation.predicted,
+            paths,
+            say,
+            written,
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "while writing the results: "
+            + (f"wrote {', '.join(written)}; " if written else "")
+            + "every other output is missing or from an earlier run; run the command again"
+        ) from None
     say("\nwrote " + ", ".join(written))
     return 0
+
+
+def interrupted_training(
+    args: argparse.Namespace, epochs: int, error: KeyboardInterrupt, checkpoint: tn.Checkpoint | None
+) -> Interrupted:
+    """Ctrl-C during training, with what was written: nothing but checkpoints and logs."""
+    history = getattr(error, "history", None)
+    done = history.epochs if history is not None else 0
+    said = f"during training, after {done} of {epochs} epochs: no model, metrics or plots were written"
+    if checkpoint is not None and checkpoint.files():
+        said += (
+            f"; {checkpoint.files()[0]} is the newest checkpoint: "
+            "run the same command with --resume to continue from it"
+        )
+    elif checkpoint is not None:
+        said += f"; no checkpoint was written yet to {args.checkpoint_dir}"
+    if args.log_dir:
+        said += f"; {os.path.join(args.log_dir, 'log.csv')} logs the finished epochs"
+    return Interrupted(said)
 
 
 def checkpoint_callback(args: argparse.Namespace) -> tn.Checkpoint | None:
@@ -343,7 +385,9 @@ def write_plots(
     predicted: Any,
     paths: dict[str, str],
     say: Callable[..., None],
-) -> list[str]:
+    written: list[str],
+) -> None:
+    """Draw the run's plots, adding each file to ``written`` as soon as it is whole."""
     from tinynet.tools import plot
 
     task = settings.model.task
@@ -353,9 +397,9 @@ def write_plots(
     split = f"{data.name}, {task}"
     loss_label = "cross-entropy loss" if classification else f"MSE of the standardized {target}"
     try:
-        written = [
+        written.append(
             plot.plot_history(history, paths["loss plot"], title=f"{split}: training", loss_label=loss_label)
-        ]
+        )
         if classification and len(results["classes"]) > MAX_SHOWN_CLASSES:
             say(f"confusion matrix plot skipped: {len(results['classes'])} classes cannot be read in one")
         elif classification:
@@ -395,5 +439,3 @@ def write_plots(
             )
     except plot.PlotUnavailableError:
         say(f"plots skipped: matplotlib is not installed ({plot.INSTALL_HINT} to enable them)")
-        return []
-    return written

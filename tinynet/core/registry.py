@@ -9,6 +9,7 @@ reload does, replaces quietly).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TypeVar, overload
 
@@ -18,6 +19,30 @@ M = TypeVar("M", bound=type[Module])
 
 _CLASSES: dict[str, type[Module]] = {}
 _NAMES: dict[type[Module], str] = {}
+
+# The modules defining built-in layers, imported before the registry is first read (``import
+# tinynet`` loads them lazily) or a class from outside tinynet is registered (built-ins come first).
+BUILTIN_MODULES = tuple(
+    f"tinynet.layers.{family}"
+    for family in (
+        "activation",
+        "attention",
+        "containers",
+        "conv",
+        "core",
+        "embedding",
+        "graph",
+        "merge",
+        "normalization",
+        "pooling",
+        "recurrent",
+    )
+)
+
+
+def _load_builtins() -> None:
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
 
 
 def _origin(cls: type) -> str:
@@ -46,6 +71,8 @@ def register_module(
     def register(klass: M) -> M:
         if not (isinstance(klass, type) and issubclass(klass, Module)):
             raise TypeError(f"register_module expects a Module subclass, got {klass!r}")
+        if not klass.__module__.startswith("tinynet."):
+            _load_builtins()
         key = klass.__name__ if name is None else name
         if not isinstance(key, str) or not key:
             raise ValueError(f"register_module: name must be a non-empty string, got {key!r}")
@@ -72,9 +99,11 @@ def registered_name(cls: type[Module]) -> str | None:
 
 def registered_class(name: str) -> type[Module] | None:
     """The class registered under ``name``, or None."""
+    _load_builtins()
     return _CLASSES.get(name)
 
 
 def registered_names() -> list[str]:
     """Every registered name, sorted."""
+    _load_builtins()
     return sorted(_CLASSES)
