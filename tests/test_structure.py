@@ -32,6 +32,7 @@ FLOORS: list[list[str]] = [
     ["sklearn"],  # their public import path
     ["__init__"],
     ["cli"],
+    ["console"],  # the command's entry point: loads cli on call, so Ctrl-C while it loads is handled
     ["__main__"],
 ]
 INSIDE: dict[str, list[list[str]]] = {

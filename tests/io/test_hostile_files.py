@@ -693,3 +693,99 @@ def test_sequence_layers_declaring_huge_sizes_are_refused_in_bounded_memory(
 
     peak, _ = peak_while(load)
     assert peak < 16 * MiB, f"refusing took {peak / MiB:.1f} MiB"
+
+
+JSON_SHAPES = {  # the shapes json.loads inflates most, per byte of text
+    "empty lists": lambda n: "[" + ",".join(["[]"] * (n // 3)) + "]",
+    "empty objects": lambda n: "[" + ",".join(["{}"] * (n // 3)) + "]",
+    "nested lists": lambda n: "[" + ",".join(["[[1]]"] * (n // 6)) + "]",
+    "distinct keys": lambda n: "{" + ",".join(f'"{i:x}":{{}}' for i in range(n // 10)) + "}",
+    "numbers": lambda n: "[" + ",".join(["1.5"] * (n // 4)) + "]",
+    "wide characters": lambda n: "[" + ",".join(['"\\ud83d\\ude00"'] * (n // 15)) + "]",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(JSON_SHAPES))
+def test_parsing_a_description_is_estimated_from_above_before_it_is_parsed(shape: str) -> None:
+    """The one-pass estimate must not be below what json.loads really allocates."""
+    from tinynet.io.model_file import _json_shape
+
+    raw = JSON_SHAPES[shape](MiB).encode()
+    _, estimate = _json_shape(raw)
+
+    def parse() -> None:
+        json.loads(raw.decode("utf-8"))
+
+    peak, _ = peak_while(parse)
+    assert peak <= estimate <= 60 * len(raw), f"{peak / len(raw):.1f} vs {estimate / len(raw):.1f} per byte"
+
+
+@pytest.mark.parametrize("shape", ["empty lists", "nested lists", "distinct keys"])
+def test_a_small_file_whose_description_would_parse_into_gigabytes_is_refused_unparsed(
+    tmp_path: Path, shape: str
+) -> None:
+    """14 MiB of "[[1]]," compress to 30 KB and parse into 0.45 GB: refused before parsing, stored
+    or compressed."""
+    items = JSON_SHAPES[shape](14 * MiB)
+    text = ('{"format": "tinynet-model", "format_version": 1, "architecture": ' + items + "}").encode()
+    path = model_file(tmp_path / "inflating.npz", None, SMALL_STATE, raw_meta=text)
+    packed = write(
+        tmp_path / "packed.npz",
+        [(META_KEY + ".npy", npy(np.frombuffer(text, np.uint8)))],
+        zipfile.ZIP_DEFLATED,
+    )
+    assert packed.stat().st_size < len(text) // 4
+    for candidate in (path, packed):
+
+        def load(candidate: Path = candidate) -> None:
+            with pytest.raises(
+                tn.ModelFileError, match=r"would take about [\d,]+ MiB to parse, more than 128 MiB"
+            ):
+                tn.load(candidate)
+
+        peak, _ = peak_while(load)
+        assert peak < 3 * len(text), f"{peak / MiB:.0f} MiB for {len(text) / MiB:.0f} MiB of text"
+
+
+def _reference_depth(text: bytes) -> int:
+    """Bracket depth outside strings, one byte at a time (slow and obviously right)."""
+    deepest = depth = 0
+    inside = escaped = False
+    for byte in text:
+        char = chr(byte)
+        if inside:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                inside = False
+        elif char == '"':
+            inside = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def test_the_one_pass_depth_scanner_agrees_with_a_byte_by_byte_reference() -> None:
+    """Random JSON-like texts (strings holding quotes, backslashes and brackets escaped or not),
+    scanned in chunks as small as 7 bytes so that strings and runs of backslashes cross chunk
+    boundaries."""
+    from tinynet.io.model_file import _json_shape
+
+    rng = np.random.default_rng(7)
+    outside = ["[", "]", "{", "}", ",", ":", "1"]
+    inside = ["a", "[", "}", "\\\\", '\\"', "\\u0041"]
+    for trial in range(2000):
+        parts = []
+        for _ in range(int(rng.integers(0, 40))):
+            if rng.random() < 0.2:
+                parts.append('"' + "".join(rng.choice(inside, size=int(rng.integers(0, 6)))) + '"')
+            else:
+                parts.append(str(rng.choice(outside)))
+        text = "".join(parts).encode()
+        for chunk in (7, 64, 2**18):
+            assert _json_shape(text, chunk)[0] == _reference_depth(text), (trial, text, chunk)

@@ -46,6 +46,12 @@ META_MEMBER = META_KEY + ".npy"
 STATE_PREFIX = "state/"
 EXTRA_PREFIX = "extra/"
 MAX_META_BYTES = 16 * 2**20
+# Upper estimates of what json.loads allocates (CPython 3.10-3.13, tracemalloc's sizes with their
+# headers), per container opened, per item (each "," or ":"), per string, per character (4: a
+# string holding one character beyond U+FFFF takes 4 bytes for each); measured worst cases for
+# one shape each ("[[1]],..." 31 bytes per byte, "[],..." 22, "{}" 24) stay below the estimate.
+PARSED_COST = {"container": 96, "item": 48, "string": 80, "character": 4}
+MAX_PARSED_BYTES = 128 * 2**20  # what parsing may take: Graphs to ~60,000 nodes (16 MiB could ask 0.5 GB)
 MAX_DEPTH = 64  # modules nested deeper than this are refused (far beyond any real model)
 MAX_NUMBER_DIGITS = 30
 BUDGET_SLACK = 2**20  # elements a rebuilt architecture may ask for beyond the stored arrays (8 MiB)
@@ -257,12 +263,14 @@ def _directory(archive: zipfile.ZipFile, path: str) -> tuple[_Member, dict[str, 
     return meta, state
 
 
-def _json_depth(data: bytes, chunk: int = 2**18) -> int:
-    """The deepest nesting of brackets outside strings, in one vectorized pass over chunks of the
-    text: time linear in its length, memory bounded by the chunk (no recursion, and no regular
-    expression that could rescan the text from every quote). ``data``: the UTF-8 text."""
+def _json_shape(data: bytes, chunk: int = 2**18) -> tuple[int, int]:
+    """The deepest nesting of brackets outside strings, and an upper estimate of the bytes
+    ``json.loads`` will allocate for the text (see ``PARSED_COST``), in one vectorized pass over
+    chunks of it: time linear in its length, memory bounded by the chunk (no recursion, and no
+    regular expression that could rescan the text from every quote). ``data``: the UTF-8 text."""
     deepest = depth = run = 0  # run: the backslashes just before the chunk
     inside = 0  # 1 when the chunk starts inside a string
+    opened = separators = quotes = in_strings = 0
     for start in range(0, len(data), chunk):
         raw = np.frombuffer(data, dtype=np.uint8, count=min(chunk, len(data) - start), offset=start)
         backslash = raw == ord("\\")
@@ -272,11 +280,24 @@ def _json_depth(data: bytes, chunk: int = 2**18) -> int:
         before = np.concatenate(([run], ending[:-1]))  # backslashes just before each byte
         quote = (raw == ord('"')) & (before % 2 == 0)  # a quote after an odd run is escaped
         parity = (np.cumsum(quote) + inside) % 2  # brackets are never quotes: 0 means outside
-        delta = np.isin(raw, (ord("["), ord("{"))).astype(np.int64) - np.isin(raw, (ord("]"), ord("}")))
-        levels = depth + np.cumsum(np.where(parity == 0, delta, 0))
+        outside = parity == 0
+        opening = np.isin(raw, (ord("["), ord("{"))) & outside
+        delta = opening.astype(np.int64) - (np.isin(raw, (ord("]"), ord("}"))) & outside)
+        levels = depth + np.cumsum(delta)
         deepest = max(deepest, int(levels.max()))
         depth, inside, run = int(levels[-1]), int(parity[-1]), int(ending[-1])
-    return deepest
+        opened += int(opening.sum())
+        separators += int((np.isin(raw, (ord(","), ord(":"))) & outside).sum())
+        quotes += int(quote.sum())
+        in_strings += int(parity.sum())
+    cost = PARSED_COST
+    estimate = (
+        cost["container"] * opened
+        + cost["item"] * (separators + 1)
+        + cost["string"] * (quotes // 2)
+        + cost["character"] * (in_strings + len(data))  # the strings, and the decoded text itself
+    )
+    return deepest, estimate
 
 
 def _parse_int(text: str) -> int:
@@ -287,9 +308,15 @@ def _parse_int(text: str) -> int:
 
 def _decode_meta(raw: bytes, path: str) -> dict[str, Any]:
     try:
-        text = raw.decode("utf-8")
-        if _json_depth(raw) > 4 * MAX_DEPTH:
+        depth, estimate = _json_shape(raw)
+        if depth > 4 * MAX_DEPTH:
             raise ValueError(f"nested more than {4 * MAX_DEPTH} levels deep")
+        if estimate > MAX_PARSED_BYTES:
+            raise ValueError(
+                f"its {len(raw):,} bytes would take about {estimate / 2**20:,.0f} MiB to parse, more than "
+                f"{MAX_PARSED_BYTES // 2**20} MiB (a real description takes a few)"
+            )
+        text = raw.decode("utf-8")
         meta = json.loads(text, parse_int=_parse_int)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise ModelFileError(f"{path}: the architecture description is damaged ({error})") from None
