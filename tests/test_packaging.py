@@ -31,7 +31,7 @@ def test_wheel_installs_and_loads_bundled_data(tmp_path: Path) -> None:
         check=True,
         cwd=tmp_path,
     )
-    (wheel,) = tmp_path.glob("tinynet-*.whl")
+    (wheel,) = tmp_path.glob("tinynet_nn-*.whl")  # the distribution's own name, not the index's tinynet
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = next(archive.read(n).decode() for n in names if n.endswith("METADATA"))
@@ -47,6 +47,7 @@ def test_wheel_installs_and_loads_bundled_data(tmp_path: Path) -> None:
         if line.startswith("Requires-Dist:") and "extra ==" not in line
     )
     assert runtime == ["numpy", "typing-extensions"]
+    assert "\nName: tinynet-nn\n" in metadata
 
     site = tmp_path / "site"
     subprocess.run(

@@ -8,6 +8,7 @@ that same file (the class it belongs to lives there).
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -217,7 +218,9 @@ except ImportError as error:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "loaded: []" in result.stdout
-    assert "error: tinynet.sklearn needs scikit-learn >= 1.6: pip install 'tinynet[sklearn]'" in result.stdout
+    assert (
+        "error: tinynet.sklearn needs scikit-learn >= 1.6: pip install 'tinynet-nn[sklearn]'" in result.stdout
+    )
 
 
 def test_import_tinynet_loads_no_tool_and_the_tools_load_on_first_use() -> None:
@@ -243,3 +246,24 @@ def test_only_the_command_line_knows_argparse(path: Path) -> None:
     names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert "argparse" not in names, f"{path.name} uses argparse: settings outside the CLI are typed objects"
+
+
+def test_every_install_line_names_this_distribution_not_the_index_s_tinynet() -> None:
+    """``tinynet`` on the package index is an unrelated project: ``pip install "tinynet[dask]"``
+    installed it. Every hint and instruction must say ``tinynet-nn``."""
+    files = [*PACKAGE.rglob("*.py"), ROOT / "README.md", ROOT / "pyproject.toml"]
+    files += [*ROOT.glob("examples/**/*.py"), *ROOT.glob("benchmarks/**/*.py"), *ROOT.glob("docs/**/*.md")]
+    wrong = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in files
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\btinynet\[", line)
+        or (
+            re.search(r"pip install ['\"]?tinynet(?![-_\w])", line)
+            and "never `pip install tinynet`" not in line
+        )
+    ]
+    assert not wrong, f"install lines naming the index's tinynet: {wrong}"
+    from tinynet._version import install_hint
+
+    assert install_hint("dask,sklearn") == "pip install 'tinynet-nn[dask,sklearn]'"

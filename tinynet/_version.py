@@ -1,3 +1,14 @@
-"""The package version, in a module of its own so that anything may import it without a cycle."""
+"""The package version and distribution name, in a module of its own so that anything may import
+them without a cycle."""
 
 __version__ = "0.2.0"
+
+# The name pip knows this project by (the import name stays ``tinynet``: the index's ``tinynet``
+# is an unrelated 2020 project). Installed from a path or a wheel, ``pip install
+# 'tinynet-nn[extra]'`` adds an extra's libraries to it.
+DISTRIBUTION = "tinynet-nn"
+
+
+def install_hint(extras: str) -> str:
+    """The command that adds ``extras`` (e.g. ``"plot"`` or ``"dask,sklearn"``) to this install."""
+    return f"pip install '{DISTRIBUTION}[{extras}]'"

@@ -204,7 +204,7 @@ def test_without_matplotlib_the_run_still_trains(
         capsys,
     )
     assert code == 0, err
-    assert "plots skipped" in out and "pip install 'tinynet[plot]'" in out
+    assert "plots skipped" in out and "pip install 'tinynet-nn[plot]'" in out
     assert (tmp_path / "metrics.json").exists() and not list(tmp_path.glob("*.png"))
 
 

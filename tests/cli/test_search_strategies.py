@@ -350,7 +350,7 @@ def test_without_optuna_the_search_says_what_to_install(
 ) -> None:
     monkeypatch.setitem(sys.modules, "optuna", None)  # as if not installed
     code, _, err = run(optuna_argv(tmp_path), capsys)
-    assert code == 2 and "--strategy optuna needs Optuna: pip install 'tinynet[optuna]'" in err
+    assert code == 2 and "--strategy optuna needs Optuna: pip install 'tinynet-nn[optuna]'" in err
     assert not (tmp_path / "search.csv").exists()
 
 

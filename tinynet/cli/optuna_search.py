@@ -2,7 +2,7 @@
 
 The study lives in the search process (ask and tell) or in ``--storage``; each trial's first fold
 prunes itself in the worker against a copy of the finished trials (``tinynet.cli.runners``).
-Optuna is an optional extra (``tinynet[optuna]``), imported only here and only when used.
+Optuna is an optional extra (``tinynet-nn[optuna]``), imported only here and only when used.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tinynet._version import install_hint
 from tinynet.cli.parser import CLIError
 from tinynet.cli.results import Results, SearchProgress
 from tinynet.cli.runners import Done, Outcome, Pruning, Runner, Task
@@ -27,7 +28,7 @@ from tinynet.core.checks import Array
 from tinynet.io.checkpoint import differences
 from tinynet.tabular import TabularSettings
 
-OPTUNA_HINT = "pip install 'tinynet[optuna]'"
+OPTUNA_HINT = install_hint("optuna")
 STUDY_NAME = "tinynet-search"
 
 

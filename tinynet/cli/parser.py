@@ -355,7 +355,7 @@ def build_parser() -> Parser:
         default="grid",
         help="grid: every combination of --grid values (default); random: --trials candidates drawn from "
         "--space; optuna: --trials trials of Optuna's TPE sampler, bad ones pruned after any epoch "
-        "(pip install 'tinynet[optuna]')",
+        "(pip install 'tinynet-nn[optuna]')",
     )
     search.add_argument(
         "--space",

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import tinynet as tn
+from tinynet._version import DISTRIBUTION, install_hint
 from tinynet.cli.parser import CLIError
 from tinynet.core.checks import Array
 from tinynet.tabular import TableData, TabularModel, TabularSettings
@@ -237,7 +238,7 @@ class DaskRunner:
         try:
             self.distributed: Any = importlib.import_module("distributed")
         except ImportError:
-            raise CLIError("--dask needs Dask: pip install 'tinynet[dask]'") from None
+            raise CLIError(f"--dask needs Dask: {install_hint('dask')}") from None
         if not DASK_ADDRESS.fullmatch(address):
             raise CLIError(
                 f"--dask {address!r}: expected a scheduler address such as tcp://10.0.0.5:8786 or "
@@ -271,7 +272,7 @@ class DaskRunner:
         except ModuleNotFoundError as error:
             raise CLIError(
                 f"--dask {self.address}: a worker cannot import {error.name!r}; "
-                "install tinynet on every worker"
+                f"install {DISTRIBUTION} (the same wheel as here) on every worker"
             ) from None
         return task, outcome
 

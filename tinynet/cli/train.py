@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 import tinynet as tn
+from tinynet._version import install_hint
 from tinynet.cli.parser import CLIError, Interrupted
 from tinynet.core.checks import Array
 from tinynet.core.files import atomic_write_bytes
@@ -345,7 +346,7 @@ def log_callbacks(folder: str, say: Any) -> list[tn.Callback]:
     os.makedirs(folder, exist_ok=True)
     callbacks: list[tn.Callback] = [tn.CSVLogger(os.path.join(folder, "log.csv"))]
     if importlib.util.find_spec("tensorboardX") is None:
-        say(f"--log_dir: writing {folder}/log.csv; TensorBoard files need pip install 'tinynet[tensorboard]'")
+        say(f"--log_dir: writing {folder}/log.csv; TensorBoard files need {install_hint('tensorboard')}")
     else:
         callbacks.append(tn.TensorBoard(folder))
     return callbacks

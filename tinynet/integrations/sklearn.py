@@ -1,7 +1,7 @@
 """scikit-learn estimators around tinynet: ``TinyNetClassifier`` and ``TinyNetRegressor``.
 
 They live in pipelines, ``GridSearchCV`` and ``cross_val_score`` like any scikit-learn estimator
-(the ``tinynet[sklearn]`` extra; importing this module imports scikit-learn, ``import tinynet``
+(the ``tinynet-nn[sklearn]`` extra; importing this module imports scikit-learn, ``import tinynet``
 does not), and behave as scikit-learn's own ``MLPClassifier``/``MLPRegressor`` wherever the concept
 exists (``tests/integrations/test_sklearn_mlp_port.py`` runs scikit-learn's MLP tests on them).
 Every hyperparameter is an explicit constructor argument:
@@ -50,6 +50,8 @@ from typing import Any
 
 import numpy as np
 
+from tinynet._version import install_hint
+
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
@@ -58,7 +60,7 @@ try:
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as error:  # pragma: no cover - exercised by a test that hides scikit-learn
     raise ImportError(
-        f"tinynet.sklearn needs scikit-learn >= 1.6: pip install 'tinynet[sklearn]' ({error})"
+        f"tinynet.sklearn needs scikit-learn >= 1.6: {install_hint('sklearn')} ({error})"
     ) from error
 
 from tinynet.core.checks import Array, as_float_dtype, check_float, check_int

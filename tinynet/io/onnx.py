@@ -1,4 +1,4 @@
-"""ONNX export: a trained tinynet model as a file every serving stack reads (``tinynet[onnx]``).
+"""ONNX export: a trained tinynet model as a file every serving stack reads (``tinynet-nn[onnx]``).
 
     tn.export_onnx(model, "model.onnx")                      # opset 17, float32, any batch size
     tn.export_onnx(model, "model.onnx", opset=20)            # GELU as the native Gelu op
@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from tinynet._version import install_hint
 from tinynet.core.checks import as_float_dtype, check_int, one_line
 from tinynet.core.files import atomic_write_bytes
 from tinynet.core.inspect import example_input
@@ -56,7 +57,7 @@ from tinynet.layers.pooling import (
 )
 from tinynet.layers.recurrent import GRU, LSTM, RNN
 
-INSTALL_HINT = "pip install 'tinynet[onnx]'"
+INSTALL_HINT = install_hint("onnx")
 OPSETS = range(13, 22)
 
 

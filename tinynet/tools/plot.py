@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from tinynet._version import install_hint
 from tinynet.core.checks import Array
 from tinynet.core.files import atomic_write_bytes
 from tinynet.training.callbacks import History
 
-INSTALL_HINT = "pip install 'tinynet[plot]'"
+INSTALL_HINT = install_hint("plot")
 
 
 class PlotUnavailableError(ImportError):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 import numpy as np
 
+from tinynet._version import install_hint
 from tinynet.core.checks import Array, check_float, check_int
 from tinynet.core.module import Module
 
@@ -412,7 +413,7 @@ class TensorBoard(Callback):
     """TensorBoard event files under ``log_dir``: every logged value as a scalar per epoch (``loss``,
     ``val_loss``, ``lr``, ``grad_norm``, metrics), and with ``histograms`` each parameter's values.
 
-    Written with ``tensorboardX`` (``pip install "tinynet[tensorboard]"``), imported when training
+    Written with ``tensorboardX`` (``pip install "tinynet-nn[tensorboard]"``), imported when training
     begins. The writer is made inside the process that trains (never pickled: a search's workers
     each open their own). A resumed run purges the steps after its checkpoint, so a killed run's
     later epochs do not show twice. ``tensorboard --logdir DIR`` shows them.
@@ -441,7 +442,7 @@ class TensorBoard(Callback):
                 from tensorboardX import SummaryWriter
             except ImportError:
                 raise ImportError(
-                    "TensorBoard logs need the tensorboardX package: pip install 'tinynet[tensorboard]'"
+                    f"TensorBoard logs need the tensorboardX package: {install_hint('tensorboard')}"
                 ) from None
             # a file of its own even when a resumed run starts within the second its killed run did
             # (the names sort by the second, then by this suffix, in the order the runs wrote them)
