@@ -368,6 +368,44 @@ def test_penguins_trains_out_of_the_box(tmp_path: Path, capsys: Any) -> None:
 @pytest.mark.parametrize(
     "extra", ["--categorical onehot", "--missing drop", "--features island bill_length_mm"]
 )
+def _penguins_with_identifiers(tmp_path: Path) -> Path:
+    """Penguins with a text id (P0000, P0001, ...) and a saved DataFrame index (shuffled 0..n-1)."""
+    table = tn.datasets.load_penguins()
+    order = np.random.default_rng(0).permutation(len(table))
+    lines = (ROOT / "tinynet/datasets/data/penguins.csv").read_text().splitlines()
+    path = tmp_path / "penguins_ids.csv"
+    rows = [f"P{i:04d},{order[i]},{line}" for i, line in enumerate(lines[1:])]
+    path.write_text("\n".join(["id,index," + lines[0], *rows]) + "\n")
+    return path
+
+
+def test_columns_that_identify_rows_are_left_out_with_a_notice(tmp_path: Path, capsys: Any) -> None:
+    """An id column embedded as text took 275 -> 2,835 parameters and can never help predict a new row."""
+    path = _penguins_with_identifiers(tmp_path)
+    plain = f"train -t classification -d penguins -l 8 -e 3 --output_dir {tmp_path / 'plain'}"
+    code, reference, _ = run(plain, capsys)
+    code, out, err = run(
+        f"train -t classification -d {path} --target species -l 8 -e 3 --output_dir {tmp_path}", capsys
+    )
+    assert code == 0, err
+    assert out.splitlines()[1] == (
+        "left out id, index: different in every row, an identifier rather than a feature "
+        "(name them in --features to use them)"
+    )
+    parameters = re.search(r"(\d+) parameters", out)
+    assert parameters is not None and parameters.group(0) in reference, "the same model as plain penguins"
+    described = tn.load_metadata(tmp_path / "model.npz")["features"]
+    assert [f["name"] for f in described["text"]] == ["island", "sex"]
+    features = "id island bill_length_mm bill_depth_mm flipper_length_mm body_mass_g sex year"
+    code, out, err = run(
+        f"train -t classification -d {path} --target species --features {features} -l 8 -e 3 "
+        f"--output_dir {tmp_path / 'kept'}",
+        capsys,
+    )
+    assert code == 0 and "left out" not in out and "6 numeric, 2 text" not in out
+    assert "5 numeric, 3 text" in out, "named in --features, the id is kept"
+
+
 def test_penguins_with_other_choices(tmp_path: Path, capsys: Any, extra: str) -> None:
     code, out, err = run(
         f"train -t classification -d penguins -l 8 -e 30 --output_dir {tmp_path} {extra}", capsys

@@ -257,3 +257,25 @@ def test_old_model_files_export_to_onnx_with_the_probabilities_they_predict(name
         np.testing.assert_allclose(outputs[0], model.predict_proba(rows), atol=1e-5)
     else:
         np.testing.assert_allclose(outputs[0][:, 0], model.predict(rows), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("cells", "identifier"),
+    [
+        ([f"P{i}" for i in range(12)], True),  # text, different in every row
+        ([str(i) for i in np.random.default_rng(0).permutation(12)], True),  # a saved index, shuffled
+        ([str(i + 1000) for i in range(12)], True),  # row numbers from any start
+        ([f"P{i}" for i in range(11)] + ["P0"], False),  # one value twice
+        ([str(2 * i) for i in range(12)], False),  # distinct whole numbers that do not count rows
+        ([f"{0.1 * i:.1f}" for i in range(12)], False),  # distinct measurements
+        ([f"P{i}" for i in range(11)] + [""], False),  # a missing value
+        ([f"P{i}" for i in range(9)], False),  # too few rows to tell
+    ],
+)
+def test_a_column_is_an_identifier_only_when_it_names_every_row(cells: list[str], identifier: bool) -> None:
+    from tinynet.datasets.table import read_table, text_source
+    from tinynet.tabular.data import is_identifier
+
+    text = "c,y\n" + "".join(f"{cell},{i % 2}\n" for i, cell in enumerate(cells))
+    column = read_table(text_source(text), path="ids.csv").column("c")
+    assert is_identifier(column) is identifier

@@ -215,7 +215,15 @@ def describe_data(model: TabularSettings, data: TableData, n_train: int, n_test:
         described += f"; {missing} missing values " + ("imputed" if model.missing == "impute" else "")
     if data.dropped:
         described += f"; {data.dropped} rows left out (a missing target or value)"
-    return f"tinynet {tn.__version__}: {model.task} on {data.name} ({described})"
+    said = f"tinynet {tn.__version__}: {model.task} on {data.name} ({described})"
+    if data.identifiers:
+        names = ", ".join(data.identifiers)
+        it = "it" if len(data.identifiers) == 1 else "them"
+        said += (
+            f"\nleft out {names}: different in every row, an identifier rather than a feature "
+            f"(name {it} in --features to use {it})"
+        )
+    return said
 
 
 def build(model: TabularModel, data: TableData, rows: Array) -> None:

@@ -1,7 +1,8 @@
 """``TableData``: what a table model learns from, selected from a table as its settings say.
 
 ``load_table("iris")`` or ``load_table("my.csv")`` reads a bundled data set or a CSV file;
-``TableData.select(table, settings)`` picks the target and feature columns, leaves out the rows
+``TableData.select(table, settings)`` picks the target and feature columns (columns that only
+identify rows, ``is_identifier``, are left out unless ``features`` names them), leaves out the rows
 without a target (and with ``missing="drop"`` those with any missing value), checks that the task
 fits the target, and encodes the target (class indices with their names, or values). Every
 mistake is a ``SettingError`` naming the setting to change.
@@ -10,7 +11,7 @@ mistake is a ``SettingError`` naming the setting to change.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -104,12 +105,32 @@ def check_task(table: Table, column: Column, task: str, name: str, bundled_targe
             )
 
 
+MIN_IDENTIFIER_ROWS = 10  # in fewer rows, values that are all different say little
+
+
+def is_identifier(column: Column) -> bool:
+    """Whether ``column`` names rows rather than describing them: text that differs in every row
+    (a name, a code), or whole numbers that count the rows (0, 1, 2, ... in any order, as a saved
+    DataFrame index). It cannot help a model predict rows it has not seen, and as text it would
+    cost an embedding row per training row. Missing values make a column no identifier."""
+    values = column.values
+    if len(values) < MIN_IDENTIFIER_ROWS or column.missing.any():
+        return False
+    if column.is_text:
+        return len(column.categories or ()) == len(values)
+    if not np.all(values == np.round(values)):
+        return False
+    low, high = values.min(), values.max()
+    return bool(high - low == len(values) - 1 and len(np.unique(values)) == len(values))
+
+
 @dataclass
 class TableData:
     """The rows a model learns from: the table, its target, the feature columns and the rows kept.
 
     ``y`` (n,) holds class indices (names in ``class_names``) or values, for ``rows``, the table's
-    rows used; ``dropped`` counts the rows left out.
+    rows used; ``dropped`` counts the rows left out. ``identifiers`` are the columns left out as
+    row identifiers (``is_identifier``) because ``features`` did not name them.
     """
 
     table: Table
@@ -121,6 +142,7 @@ class TableData:
     text: list[str]
     rows: Array
     dropped: int
+    identifiers: list[str] = field(default_factory=list)
 
     @property
     def features(self) -> list[str]:
@@ -154,6 +176,10 @@ class TableData:
             if unknown:
                 raise SettingError("drop", unknown, f"no such columns; columns are {table.names}")
             features = [c for c in features if c not in settings.drop]
+        identifiers: list[str] = []
+        if not settings.features:  # columns named in features are kept whatever they hold
+            identifiers = [f for f in features if is_identifier(table.column(f))]
+            features = [f for f in features if f not in identifiers]
         if not features:
             raise SettingError("features", features, "no feature columns are left (check features and drop)")
         keep = ~target.missing
@@ -193,7 +219,8 @@ class TableData:
                 )
         numeric = [f for f in features if not table.column(f).is_text]
         text = [f for f in features if table.column(f).is_text]
-        return cls(table, name, target, y, class_names, numeric, text, rows, len(table) - len(rows))
+        dropped = len(table) - len(rows)
+        return cls(table, name, target, y, class_names, numeric, text, rows, dropped, identifiers)
 
     def missing_values(self) -> int:
         """How many feature cells of the rows used are missing (imputed when training)."""
