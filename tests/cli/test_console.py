@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import ROOT, run
+from support import ROOT, require, run
 
 import tinynet as tn
 from tinynet.cli import main
@@ -365,9 +365,6 @@ def test_penguins_trains_out_of_the_box(tmp_path: Path, capsys: Any) -> None:
     assert [c["name"] for c in meta["features"]["text"]] == ["island", "sex"]
 
 
-@pytest.mark.parametrize(
-    "extra", ["--categorical onehot", "--missing drop", "--features island bill_length_mm"]
-)
 def _penguins_with_identifiers(tmp_path: Path) -> Path:
     """Penguins with a text id (P0000, P0001, ...) and a saved DataFrame index (shuffled 0..n-1)."""
     table = tn.datasets.load_penguins()
@@ -406,6 +403,9 @@ def test_columns_that_identify_rows_are_left_out_with_a_notice(tmp_path: Path, c
     assert "5 numeric, 3 text" in out, "named in --features, the id is kept"
 
 
+@pytest.mark.parametrize(
+    "extra", ["--categorical onehot", "--missing drop", "--features island bill_length_mm"]
+)
 def test_penguins_with_other_choices(tmp_path: Path, capsys: Any, extra: str) -> None:
     code, out, err = run(
         f"train -t classification -d penguins -l 8 -e 30 --output_dir {tmp_path} {extra}", capsys
@@ -550,6 +550,92 @@ def test_gradcheck_checks_a_saved_model_with_its_custom_layers(tmp_path: Path, c
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("mylayers", None)
+
+
+def test_one_spelling_everywhere_for_the_table_and_the_model_file(tmp_path: Path, capsys: Any) -> None:
+    """--dataset/--data/-d in every command; the model file first or as --model in every command."""
+    code, _, err = run(
+        f"train -t classification --data iris -l 4 -e 2 --quiet --output_dir {tmp_path}", capsys
+    )
+    assert code == 0, err
+    model, rows = tmp_path / "model.npz", ROOT / "tinynet/datasets/data/iris.csv"
+    outputs = set()
+    for spelling in (f"{model} --data", f"--model {model} --dataset", f"{model} -d", f"--model {model} -d"):
+        for command in ("predict", "evaluate"):
+            code, out, err = run(f"{command} {spelling} {rows}", capsys)
+            assert code == 0, (spelling, err)
+            outputs.add((command, out.replace(str(model), "M")))
+    assert len(outputs) == 2, "every spelling gives the same output"
+    code, _, err = run(f"predict {model} --model other.npz -d {rows}", capsys)
+    assert code == 2 and f"--model other.npz and the model {model} given before it differ" in err
+    code, _, err = run(f"predict -d {rows}", capsys)
+    assert code == 2 and "predict needs the model file, as the first argument or --model FILE" in err
+    require("onnx")
+    for export in (f"export {model} {tmp_path}/a.onnx", f"export --model {model} {tmp_path}/b.onnx"):
+        code, _, err = run(export, capsys)
+        assert code == 0, err
+    code, _, err = run(f"export {model}", capsys)
+    assert code == 2 and "export needs the output file, as the argument after the model or --output" in err
+
+
+@pytest.mark.slow
+def test_every_model_command_imports_custom_layers_from_the_current_folder(tmp_path: Path) -> None:
+    """--import on summary, bench, gradcheck, export, predict and evaluate, by module name from the
+    folder the command runs in (no PYTHONPATH: a console script does not look there), or by file."""
+    (tmp_path / "mylayers.py").write_text(
+        "import numpy as np\nimport tinynet as tn\n\n"
+        "@tn.register_module(name='mylayers.Cube')\n"
+        "class Cube(tn.Module):\n"
+        "    def forward(self, x):\n        self.x = np.asarray(x)\n        return self.x ** 3\n"
+        "    def backward(self, g):\n        return 3 * g * self.x ** 2\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    save = (
+        "import mylayers, tinynet as tn; "
+        "tn.save(tn.Sequential(tn.Dense(3, 2, rng=0), mylayers.Cube()), 'cube.npz')"
+    )
+    subprocess.run([sys.executable, "-c", save], check=True, cwd=tmp_path, env=env)
+    (tmp_path / "rows.csv").write_text("a,b,c,y\n1,2,3,0\n4,5,6,1\n")
+    tinynet = str(Path(sys.executable).parent / "tinynet")
+    commands = {
+        "summary cube.npz": "Cube",
+        "bench cube.npz --shape 3 --budget 0.02": "train step",
+        "gradcheck cube.npz": "gradcheck Sequential: passed",
+        "export cube.npz cube.onnx": None,  # no ONNX for a custom layer: one line, not 'not registered'
+        "predict cube.npz -d rows.csv": None,  # not a table model: one line, not 'not registered'
+        "evaluate cube.npz -d rows.csv": None,
+    }
+    for command, expected in commands.items():
+        plain = subprocess.run(
+            [tinynet, *command.split()], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert plain.returncode == 2 and "'mylayers.Cube', which is not registered" in plain.stderr, command
+        for module in ("mylayers", "mylayers.py"):
+            result = subprocess.run(
+                [tinynet, *command.split(), "--import", module],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            assert "not registered" not in result.stderr and "Traceback" not in result.stderr, (
+                command,
+                result,
+            )
+            if expected is None:
+                assert result.returncode == 2 and result.stderr.count("\n") == 1, (command, result.stderr)
+            else:
+                assert result.returncode == 0 and expected in result.stdout, (command, result.stderr)
+    missing = subprocess.run(
+        [tinynet, "summary", "cube.npz", "--import", "nolayers"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2 and missing.stderr.startswith(
+        "tinynet: error: --import nolayers: No module"
+    )
 
 
 @pytest.mark.parametrize(

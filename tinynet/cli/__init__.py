@@ -23,7 +23,15 @@ import numpy as np
 import tinynet as tn
 from tinynet.cli.parser import CLIError, Interrupted, build_parser, parse
 from tinynet.cli.search import run_search
-from tinynet.cli.tools import run_bench, run_evaluate, run_export, run_gradcheck, run_predict, run_summary
+from tinynet.cli.tools import (
+    import_modules,
+    run_bench,
+    run_evaluate,
+    run_export,
+    run_gradcheck,
+    run_predict,
+    run_summary,
+)
 from tinynet.cli.train import flag_error, run_train
 from tinynet.io.model_file import ModelFileError
 from tinynet.tabular.settings import SettingError
@@ -100,6 +108,7 @@ def main(argv: Sequence[str] | None = None, out: Any = None) -> int:
     stream = SafeStream(out if out is not None else sys.stdout)
     try:
         args = parse(words)
+        import_modules(getattr(args, "imports", []))  # custom layers a model file names
         with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             # NumPy's warnings about overflow are noise here: divergence is reported as an error
             warnings.simplefilter("ignore", RuntimeWarning)

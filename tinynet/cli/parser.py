@@ -177,9 +177,28 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+MODEL_COMMANDS = ("summary", "predict", "evaluate", "gradcheck", "bench", "export")
+
+
+def add_model_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """The model file, as the first positional argument or as ``--model`` (both spellings, every
+    command that reads one); ``parse`` puts it in ``args.model``."""
+    parser.add_argument("model", nargs="?", help=f"{help} (or --model FILE)")
+    parser.add_argument("--model", dest="model_flag", metavar="FILE", help="the same, as a flag")
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="a Python module (by name, found in the current folder too, or a .py file) to import "
+        "first: it registers the custom layers the model file needs; repeat for more",
+    )
+
+
 def add_data_flags(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument(
-        *flag("--dataset", "-d"),
+        *flag("--dataset", "-d", "--data"),
         required=False,
         help=f"{', '.join(sorted(TABLES))}, or a path to a CSV file with a header row"
         + (" (required)" if required else ""),
@@ -413,7 +432,7 @@ def build_parser() -> Parser:
     parser.commands["summary"] = summary
     add_model_flags(summary)
     add_data_flags(summary, required=False)
-    summary.add_argument("--model", help="a saved model file instead of --layers")
+    add_model_argument(summary, "a saved model file instead of --layers")
     summary.add_argument("--inputs", type=positive_int, help="input features (instead of --dataset)")
     summary.add_argument("--outputs", type=positive_int, default=1, help="outputs (instead of --dataset)")
     summary.add_argument("--dot", help="also write the model as Graphviz DOT text to this file")
@@ -421,8 +440,10 @@ def build_parser() -> Parser:
 
     predict = commands.add_parser("predict", help="predict with a saved model, writing CSV")
     parser.commands["predict"] = predict
-    predict.add_argument("--model", required=True, help="a model file written by 'tinynet train'")
-    predict.add_argument("--data", required=True, help="CSV with a header row holding the feature columns")
+    add_model_argument(predict, "a model file written by 'tinynet train'")
+    predict.add_argument(
+        "--data", "--dataset", "-d", required=True, help="CSV with a header row holding the feature columns"
+    )
     predict.add_argument(*flag("--output", "-o"), default=None, help="output CSV (default: standard output)")
     predict.add_argument(
         *flag("--keep"), nargs="+", metavar="COL", default=[], help="columns to copy to the output (an id)"
@@ -436,9 +457,10 @@ def build_parser() -> Parser:
         "evaluate", help="the test metrics of a saved model on a new labelled table"
     )
     parser.commands["evaluate"] = evaluate
-    evaluate.add_argument("model", nargs="?", help="a model file written by 'tinynet train'")
-    evaluate.add_argument("--model", dest="model_flag", help="the same, as a flag")
-    evaluate.add_argument("--data", required=True, help="CSV with the feature columns and the target column")
+    add_model_argument(evaluate, "a model file written by 'tinynet train'")
+    evaluate.add_argument(
+        "--data", "--dataset", "-d", required=True, help="CSV with the feature columns and the target column"
+    )
     evaluate.add_argument(*flag("--target"), default=None, help="target column (default: the one trained on)")
     evaluate.add_argument(
         *flag("--delimiter"), type=delimiter, default=",", help="CSV field separator (default: ,)"
@@ -449,15 +471,7 @@ def build_parser() -> Parser:
         "gradcheck", help="check gradients: every built-in module, or a saved model"
     )
     parser.commands["gradcheck"] = gradcheck
-    gradcheck.add_argument("--model", help="check this saved model instead of the built-in case list")
-    gradcheck.add_argument(
-        "--import",
-        dest="imports",
-        nargs="+",
-        default=[],
-        metavar="MODULE",
-        help="Python modules to import first, registering the custom layers a model file needs",
-    )
+    add_model_argument(gradcheck, "check this saved model instead of the built-in case list")
     gradcheck.add_argument("--samples", type=positive_int, default=None, help="elements checked per tensor")
     add_common_flags(gradcheck)
 
@@ -478,7 +492,7 @@ def build_parser() -> Parser:
         "--dtype", choices=["float32", "float64"], default="float64", help="(default: float64)"
     )
     bench.add_argument("--batch", type=positive_int, default=64, help="rows per batch (default: 64)")
-    bench.add_argument("--model", help="time a saved model instead of --layers")
+    add_model_argument(bench, "time a saved model instead of --layers")
     bench.add_argument(
         "--shape",
         type=positive_int,
@@ -493,8 +507,9 @@ def build_parser() -> Parser:
 
     export = commands.add_parser("export", help="write a saved model as ONNX, its preprocessing inside")
     parser.commands["export"] = export
-    export.add_argument("model", help="a model file (written by 'tinynet train', or by tinynet.save)")
-    export.add_argument("output", help="the ONNX file to write")
+    add_model_argument(export, "a model file (written by 'tinynet train', or by tinynet.save)")
+    export.add_argument("output", nargs="?", help="the ONNX file to write (or --output FILE)")
+    export.add_argument("--output", "-o", dest="output_flag", metavar="FILE", help="the same, as a flag")
     export.add_argument(
         "--opset", type=positive_int, default=17, help="ONNX operator set, 13 to 21 (default: 17)"
     )
@@ -519,6 +534,13 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     args, extras = parser.parse_known_args(argv)
     if extras:
         raise _unrecognized(parser, args.command, extras)
+    if args.command == "export" and args.model_flag is not None and args.output is None:
+        args.model, args.output = None, args.model  # export --model M OUT: the one positional is OUT
+    if args.command in MODEL_COMMANDS:
+        needed = args.command in ("predict", "evaluate", "export")
+        _one_of(args, "model", "model_flag", "--model", "the first argument", needed)
+    if args.command == "export":
+        _one_of(args, "output", "output_flag", "--output", "the argument after the model", True)
     if args.command == "train":
         if args.config:
             train = parser.commands["train"]
@@ -535,6 +557,25 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         if missing:
             raise CLIError(f"search needs {', '.join(missing)} (see 'tinynet search --help')")
     return args
+
+
+def _one_of(
+    args: argparse.Namespace, dest: str, flag_dest: str, flag_name: str, where: str, required: bool
+) -> None:
+    """A value given as a positional argument or as its flag, in ``args.<dest>``; both is a mistake."""
+    positional, flagged = getattr(args, dest), getattr(args, flag_dest)
+    if positional is not None and flagged is not None and positional != flagged:
+        raise CLIError(
+            f"{flag_name} {flagged} and the {dest} {positional} given before it differ: give the {dest} once "
+            f"(see 'tinynet {args.command} --help')"
+        )
+    setattr(args, dest, positional if positional is not None else flagged)
+    delattr(args, flag_dest)
+    if required and getattr(args, dest) is None:
+        raise CLIError(
+            f"{args.command} needs the {dest} file, as {where} or {flag_name} FILE "
+            f"(see 'tinynet {args.command} --help')"
+        )
 
 
 # what a config.json holds: where the table comes from, the test split and the model's settings; never

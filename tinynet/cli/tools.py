@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
+import importlib.util
 import io
 import json
 import math
+import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -127,9 +130,7 @@ def _checked(path: str, work: Any) -> Any:
 
 
 def run_evaluate(args: argparse.Namespace, out: Any) -> int:
-    path = args.model or args.model_flag
-    if not path:
-        raise CLIError("evaluate needs a model file: tinynet evaluate MODEL --data CSV")
+    path = args.model
     model = TabularModel.load(path)
     table = read_csv_table(args.data, args.delimiter)
     if (args.target or model.target_name) is None:
@@ -140,13 +141,37 @@ def run_evaluate(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
-# -- gradcheck --------------------------------------------------------------------------------------
-def run_gradcheck(args: argparse.Namespace, out: Any) -> int:
-    for name in args.imports:
+def import_modules(names: list[str]) -> None:
+    """``--import``: each module by name, looked for in the current folder first (as ``python -m``
+    would; an installed console script does not look there), or a ``.py`` file by its path."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for name in names:
         try:
-            importlib.import_module(name)
+            if name.endswith(".py"):
+                _import_file(name)
+            else:
+                importlib.import_module(name)
         except ImportError as error:
             raise CLIError(f"--import {name}: {error}") from None
+        except Exception as error:  # the module's own code failed: say so, in one line
+            raise CLIError(f"--import {name}: importing it failed: {type(error).__name__}: {error}") from None
+
+
+def _import_file(path: str) -> None:
+    if not os.path.isfile(path):
+        raise ImportError(f"no such file {path!r}")
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path!r} cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
+# -- gradcheck --------------------------------------------------------------------------------------
+def run_gradcheck(args: argparse.Namespace, out: Any) -> int:
     if args.model:
         return _gradcheck_model(args, out)
     rng = np.random.default_rng(0)
