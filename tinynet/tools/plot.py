@@ -74,7 +74,8 @@ def plot_history(
         lr_axis.set_ylim(bottom=0.0, top=max(history.lr) * 1.1 or 1.0)  # from 0: a decay is not a collapse
         more = lr_axis.get_legend_handles_labels()
         handles, labels = handles + more[0], labels + more[1]
-    figure.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), frameon=False)
+    # two columns: four entries in one row ran from edge to edge of the figure
+    figure.legend(handles, labels, loc="outside lower center", ncols=min(2, len(labels)), frameon=False)
     return _save(figure, path)
 
 
