@@ -12,3 +12,8 @@ DISTRIBUTION = "tinynet-nn"
 def install_hint(extras: str) -> str:
     """The command that adds ``extras`` (e.g. ``"plot"`` or ``"dask,sklearn"``) to this install."""
     return f"pip install '{DISTRIBUTION}[{extras}]'"
+
+
+# How the ``tinynet`` command chose the BLAS thread count (``--threads``, its own choice for table
+# networks), in an environment variable that ``tinynet bench`` reports.
+BLAS_THREADS_SOURCE = "TINYNET_BLAS_THREADS"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import ROOT
+from support import ROOT, require
 
 import tinynet as tn
 from tinynet.cli import main
@@ -191,3 +192,55 @@ def test_profile_a_sequence_model_with_several_outputs_and_attention() -> None:
     assert {"0", "1", "2", "2.self_attn", "2.linear1"} <= set(rows)
     assert all(row.forward_us > 0 and row.backward_us > 0 for row in profile.rows)
     assert "[(-1, 5, 8), (-1, 1, 8)]" in str(profile), "both outputs of the GRU"
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "expected"),
+    [
+        (["train", "-d", "iris"], {}, "1"),  # table networks: one thread
+        (["search", "-d", "iris"], {}, "1"),
+        (["predict", "model.npz"], {}, "1"),
+        (["evaluate", "model.npz"], {}, "1"),
+        (["bench", "-l", "8", "8"], {}, None),  # bench measures the machine: the library's choice
+        (["train", "-d", "iris"], {"OMP_NUM_THREADS": "4"}, None),  # the user's own variable stands
+        (["train", "--threads", "2"], {"OMP_NUM_THREADS": "4"}, "2"),  # ... unless --threads says
+        (["bench", "--threads=3"], {}, "3"),
+        (["train", "--threads", "0"], {}, None),  # not a count: the parser says so
+    ],
+)
+def test_the_blas_thread_count_is_chosen_before_numpy_loads(
+    argv: list[str], environ: dict[str, str], expected: str | None
+) -> None:
+    from tinynet.console import choose_blas_threads
+
+    assert choose_blas_threads(argv, environ) == expected
+
+
+@pytest.mark.slow
+def test_the_command_sets_the_threads_before_numpy_and_bench_says_which(tmp_path: Path) -> None:
+    """On a busy 2-core machine a small network trained 4 times slower with OpenBLAS's two threads."""
+    require("threadpoolctl")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    }
+    count = (
+        "import sys; from tinynet.console import set_blas_threads; set_blas_threads(sys.argv[1:]); "
+        "import numpy, threadpoolctl; "
+        "print(*[p['num_threads'] for p in threadpoolctl.threadpool_info() if p['user_api'] == 'blas'])"
+    )
+    for argv, expected in ((["train"], "1"), (["train", "--threads", "2"], "2")):
+        out = subprocess.run([sys.executable, "-c", count, *argv], env=env, capture_output=True, text=True)
+        assert out.stdout.strip() == expected, out.stderr
+    tinynet = str(Path(sys.executable).parent / "tinynet")
+    for extra, said in (([], "the library's default"), (["--threads", "1"], "1 thread, set by --threads")):
+        result = subprocess.run(
+            [tinynet, "bench", "-l", "4", "4", "--budget", "0.01", *extra],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0 and said in result.stdout.splitlines()[1], result.stdout
+    wrong = subprocess.run([tinynet, "train", "--threads", "0"], env=env, capture_output=True, text=True)
+    assert wrong.returncode == 2 and "--threads" in wrong.stderr and wrong.stderr.count("\n") == 1

@@ -15,12 +15,13 @@ import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 import tinynet as tn
+from tinynet._version import BLAS_THREADS_SOURCE
 from tinynet.cli.parser import CLIError, Interrupted, build_parser, parse
 from tinynet.cli.search import run_search
 from tinynet.cli.tools import (
@@ -101,6 +102,31 @@ def _one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+@contextlib.contextmanager
+def blas_threads(threads: int | None) -> Iterator[None]:
+    """``--threads N`` for this command, also when ``main`` runs inside a Python process whose NumPy
+    is loaded already (the ``tinynet`` command sets it before NumPy loads): with threadpoolctl,
+    which scikit-learn installs; without it, only the command's own start-up can set it."""
+    if threads is None:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    before = os.environ.get(BLAS_THREADS_SOURCE)
+    os.environ[BLAS_THREADS_SOURCE] = "set by --threads"  # what tinynet bench reports
+    try:
+        with threadpool_limits(limits=threads, user_api="blas"):
+            yield
+    finally:
+        if before is None:
+            os.environ.pop(BLAS_THREADS_SOURCE, None)
+        else:
+            os.environ[BLAS_THREADS_SOURCE] = before
+
+
 def main(argv: Sequence[str] | None = None, out: Any = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 failed training or check, 2 bad input,
     3 an internal error, 130 interrupted)."""
@@ -109,7 +135,11 @@ def main(argv: Sequence[str] | None = None, out: Any = None) -> int:
     try:
         args = parse(words)
         import_modules(getattr(args, "imports", []))  # custom layers a model file names
-        with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with (
+            blas_threads(args.threads),
+            warnings.catch_warnings(),
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+        ):
             # NumPy's warnings about overflow are noise here: divergence is reported as an error
             warnings.simplefilter("ignore", RuntimeWarning)
             return int(COMMANDS[args.command](args, stream))

@@ -286,6 +286,14 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--traceback", action="store_true", help="show the Python traceback of an internal error"
     )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="BLAS threads (default: 1 for train, search, predict and evaluate, whose networks are "
+        "small; the BLAS library's own choice for the other commands)",
+    )
 
 
 def build_parser() -> Parser:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from tinynet._version import __version__
+from tinynet._version import BLAS_THREADS_SOURCE, __version__
 from tinynet.core.checks import one_line
 from tinynet.core.inspect import instrument, shape_text, table, walk
 from tinynet.core.module import Module
@@ -36,6 +36,22 @@ Step = Callable[[], object]
 
 
 # -- the machine ------------------------------------------------------------------------------------
+def _threads_source() -> str:
+    """How the BLAS thread count was chosen: the tinynet command's --threads, its automatic choice,
+    a variable set by the user, or the library's own default."""
+    chosen = os.environ.get(BLAS_THREADS_SOURCE)
+    if chosen:
+        return chosen
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        if name in os.environ:
+            return f"{name}={os.environ[name]}"
+    return "the library's default"
+
+
+def _threads(count: Any) -> str:
+    return f"{count} thread" + ("" if str(count) == "1" else "s")
+
+
 def environment() -> dict[str, Any]:
     """Python, NumPy and the BLAS library NumPy calls: its name, version, kernel and thread count."""
     info: dict[str, Any] = {
@@ -45,6 +61,7 @@ def environment() -> dict[str, Any]:
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", ""),
+        "blas_threads_source": _threads_source(),
     }
     try:
         from threadpoolctl import threadpool_info  # optional: the most precise source
@@ -187,7 +204,8 @@ class BenchmarkResult:
             f"{self.subject}, batch {self.batch}: forward {self.forward_us:.1f} µs, backward "
             f"{self.backward_us:.1f} µs, train step {self.train_step_us:.1f} µs "
             f"({self.batch / self.train_step_us * 1e6:,.0f} samples/s)\n"
-            f"BLAS {env.get('blas')} ({env.get('blas_kernel')}, {env.get('blas_threads')} threads), "
+            f"BLAS {env.get('blas')} ({env.get('blas_kernel')}, {_threads(env.get('blas_threads'))}, "
+            f"{env.get('blas_threads_source', 'unknown')}), "
             f"NumPy {env.get('numpy')}, Python {env.get('python')}"
         )
 
