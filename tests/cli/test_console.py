@@ -200,6 +200,41 @@ def test_a_diverging_run_says_what_was_not_written_and_prints_no_warning(tmp_pat
     assert "--learning_rate" in result.stderr and not (tmp_path / "metrics.json").exists()
 
 
+def _four_classes(tmp_path: Path) -> Path:
+    path = tmp_path / "four.csv"
+    path.write_text("a,b,y\n" + "".join(f"{i},{i * 3 % 7},c{i % 4}\n" for i in range(1, 41)))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (
+            "train --test_size 0.95",
+            "--test_size 0.95 puts 38 of the 40 rows in the test split and 2 in training, but keeping "
+            "each of the 4 classes on both sides needs at least 4 rows on each side: "
+            "use a --test_size from 0.1 to 0.9",
+        ),
+        ("search --grid lr=0.1,0.01 --test_size 0.95", "use a --test_size from 0.1 to 0.9"),
+        (
+            "train --validation_split 0.999",
+            "--validation_split 0.999: holds out 32 of the 32 training rows for early stopping, leaving 0 to "
+            "train on; both parts need a row; use --validation_split 0.2",
+        ),
+        ("train --validation_split 0.01", "holds out 0 of the 32 training rows"),
+    ],
+)
+def test_split_errors_are_worded_in_flags_not_in_python_arguments(
+    tmp_path: Path, capsys: Any, flags: str, said: str
+) -> None:
+    """These said 'stratify=True with 4 classes needs ...' and 'validation_split=0.999 leaves ...'."""
+    command, *rest = flags.split()
+    line = f"{command} -t classification -d {_four_classes(tmp_path)} -l 4 -e 2 {' '.join(rest)}"
+    code, _, err = run(f"{line} --output_dir {tmp_path / 'out'}", capsys)
+    assert code == 2 and said in err and err.count("\n") == 1, err
+    assert not re.search(r"\b(stratify|validation_split|test_size)=", err)
+
+
 # -- Ctrl-C -------------------------------------------------------------------------------------------
 def test_the_entry_point_loads_nothing_before_it_can_handle_ctrl_c() -> None:
     """The console script imports tinynet.console first: if that loaded NumPy (as the package root

@@ -50,6 +50,7 @@ from tinynet.cli.train import (
     prepare_folder,
     run_settings,
     select,
+    split_rows,
     test_report,
     write_config,
     write_json,
@@ -59,7 +60,7 @@ from tinynet.cli.train import (
 )
 from tinynet.core.checks import Array
 from tinynet.core.files import atomic_write_bytes
-from tinynet.data import fold_indices, split_indices
+from tinynet.data import fold_indices
 from tinynet.io.checkpoint import differences
 from tinynet.tabular import TableData, TableEncoder, TabularModel, TabularSettings
 from tinynet.tabular.settings import SettingError
@@ -348,7 +349,7 @@ def run_search(args: argparse.Namespace, out: Any) -> int:
     run = run_settings(args, settings[0])
     classification = run.model.classification
     data = select(run)
-    train, test = split_indices(len(data), data.y, run.test_size, rng=run.model.seed, stratify=classification)
+    train, test = split_rows(data, run.test_size, run.model.seed, classification)
     check_candidates(args, settings, data, len(train), train)
     folds = fold_indices(len(train), args.cv, data.y[train], rng=run.model.seed, stratify=classification)
     record = search_record(args, space, run, len(train))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import platform
 from collections.abc import Callable
@@ -244,9 +245,7 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
     paths = output_paths(args, classification)
     data = select(settings)
     wanted = wanted_columns(args, data)
-    train_rows, test_rows = split_indices(
-        len(data), data.y, settings.test_size, rng=settings.model.seed, stratify=classification
-    )
+    train_rows, test_rows = split_rows(data, settings.test_size, settings.model.seed, classification)
     model = TabularModel(settings.model)
     build(model, data, train_rows)
     say(describe_data(settings.model, data, len(train_rows), len(test_rows)))
@@ -312,6 +311,27 @@ def run_train(args: argparse.Namespace, out: Any) -> int:
         ) from None
     say("\nwrote " + ", ".join(written))
     return 0
+
+
+def split_rows(data: TableData, test_size: float, seed: int, classification: bool) -> tuple[Array, Array]:
+    """The training and test rows, a classification's split stratified; a split that cannot keep
+    every class on both sides is worded as the --test_size that would."""
+    n = len(data)
+    if classification:
+        k = len(data.class_names or ())
+        n_test = math.ceil(test_size * n)
+        if n_test < k or n - n_test < k:
+            said = (
+                f"--test_size {test_size} puts {n_test} of the {n} rows in the test split and "
+                f"{n - n_test} in training, but keeping each of the {k} classes on both sides needs at "
+                f"least {k} rows on each side"
+            )
+            if 2 * k > n:
+                raise CLIError(f"{said}; {n} rows are too few for {k} classes")
+            low, high = math.ceil(100 * k / n) / 100, math.floor(100 * (n - k) / n) / 100
+            fix = f"--test_size {low}" if low >= high else f"a --test_size from {low} to {high}"
+            raise CLIError(f"{said}: use {fix}")
+    return split_indices(n, data.y, test_size, rng=seed, stratify=classification)
 
 
 def interrupted_training(

@@ -179,6 +179,8 @@ class TableData:
         identifiers: list[str] = []
         if not settings.features:  # columns named in features are kept whatever they hold
             identifiers = [f for f in features if is_identifier(table.column(f))]
+            if len(identifiers) == len(features):  # nothing else to learn from: keep them
+                identifiers = []
             features = [f for f in features if f not in identifiers]
         if not features:
             raise SettingError("features", features, "no feature columns are left (check features and drop)")

@@ -136,6 +136,7 @@ class TabularModel:
         network, encoder, rng = self.network, self.encoder, self._rng
         assert network is not None and encoder is not None and rng is not None
         self._rng = None
+        self._check_validation_rows(len(positions))
         targets: Any = data.y[positions]
         loss: Loss = CrossEntropyLoss()
         if self.y_scaler is not None:
@@ -154,6 +155,20 @@ class TabularModel:
         )
         self.seconds = time.perf_counter() - start
         return self
+
+    def _check_validation_rows(self, n: int) -> None:
+        """Early stopping holds out ``validation_split`` of the ``n`` training rows (rounded, as
+        ``fit`` does): both parts must keep a row."""
+        split = self.settings.validation_split if self.settings.patience else 0.0
+        n_val = round(n * split)
+        if split and not 1 <= n_val < n:
+            raise SettingError(
+                "validation_split",
+                split,
+                f"holds out {n_val} of the {n} training rows for early stopping, leaving {n - n_val} "
+                "to train on; both parts need a row",
+                f"{1 / n:.2g}" if n_val < 1 else "0.2",
+            )
 
     def describe(self) -> str:
         """The model line: architecture, and every setting that differs from the plain model."""
