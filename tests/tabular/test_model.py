@@ -279,3 +279,11 @@ def test_a_column_is_an_identifier_only_when_it_names_every_row(cells: list[str]
     text = "c,y\n" + "".join(f"{cell},{i % 2}\n" for i, cell in enumerate(cells))
     column = read_table(text_source(text), path="ids.csv").column("c")
     assert is_identifier(column) is identifier
+
+
+def test_fitting_every_row_of_a_table_sorted_by_its_target_validates_on_every_class() -> None:
+    """penguins.csv is sorted by species: early stopping validated on the last 20% (Chinstrap only,
+    never trained on) and stopped at epoch 11 with the table's own rows 69% right."""
+    model = tn.TabularModel(task="classification", layers=(16,)).fit("penguins")
+    assert model.history is not None and model.history.epochs > 50
+    assert model.evaluate(tn.datasets.load_penguins()).metrics["accuracy"] > 0.95

@@ -128,9 +128,14 @@ class TabularModel:
 
     def fit(self, data: TableLike, rows: Rows = None, *, callbacks: Sequence[Callback] = ()) -> Self:
         """Train on ``rows`` of ``data`` (a ``TableData``, a ``Table``, a CSV path or a bundled data
-        set's name): the network ``build`` made for these rows, or a new one."""
+        set's name): the network ``build`` made for these rows, or a new one. ``rows`` None: every
+        row, in an order shuffled by ``seed`` (early stopping validates on the last
+        ``validation_split`` of the rows trained on, as Keras does, so their order matters)."""
         data = self.select(data)
         positions = _positions(rows, len(data))
+        if rows is None:  # every row, shuffled: the validation split is the last rows, and a table
+            # sorted by its target (penguins is) would validate on one class it never trained on
+            positions = np.random.default_rng([self.settings.seed, 2]).permutation(positions)
         if self._rng is None:  # not built since the last fit
             self.build(data, positions)
         network, encoder, rng = self.network, self.encoder, self._rng
