@@ -1,4 +1,4 @@
-"""The README's commands and its 30-second example stay true."""
+"""The README's commands, and what the README and the documentation pages show, stay true."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from support import ROOT
 pytestmark = pytest.mark.slow  # runs the README's commands
 
 README = (ROOT / "README.md").read_text()
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+DOCS = "\n".join(page.read_text() for page in PAGES)  # where the examples below are looked up
 
 
 def test_readme_starts_with_the_two_commands_ci_uses() -> None:
@@ -29,7 +31,7 @@ def test_readme_starts_with_the_two_commands_ci_uses() -> None:
 
 
 def test_thirty_second_example_prints_what_the_readme_says(tmp_path: Path) -> None:
-    code = re.search(r"```python\n(import numpy as np.*?)\n```", README, flags=re.S)
+    code = re.search(r"```python\n(import numpy as np.*?)\n```", DOCS, flags=re.S)
     assert code is not None
     result = subprocess.run(
         [sys.executable, "-c", code.group(1)], capture_output=True, text=True, cwd=tmp_path
@@ -42,7 +44,7 @@ def test_thirty_second_example_prints_what_the_readme_says(tmp_path: Path) -> No
 def test_the_sequence_example_prints_what_the_readme_says(tmp_path: Path) -> None:
     code = re.search(
         r"```python\n(import numpy as np\nimport tinynet as tn\n\nx = tn.Input\(shape=.*?)\n```",
-        README,
+        DOCS,
         flags=re.S,
     )
     assert code is not None and "tn.GRU(" in code.group(1)
@@ -57,7 +59,7 @@ def test_the_sequence_example_prints_what_the_readme_says(tmp_path: Path) -> Non
 def test_the_checkpoint_example_resumes_when_run_again(tmp_path: Path) -> None:
     code = re.search(
         r"```python\n(import tinynet as tn\nfrom tinynet.data import train_test_split\n.*?)\n```",
-        README,
+        DOCS,
         flags=re.S,
     )
     assert code is not None and "tn.Checkpoint(" in code.group(1)
@@ -72,7 +74,7 @@ def test_the_checkpoint_example_resumes_when_run_again(tmp_path: Path) -> None:
 
 
 def test_the_estimator_searches_print_what_the_readme_says(tmp_path: Path) -> None:
-    code = re.search(r"```python\n(import warnings\n\nimport optuna\n.*?)\n```", README, flags=re.S)
+    code = re.search(r"```python\n(import warnings\n\nimport optuna\n.*?)\n```", DOCS, flags=re.S)
     assert code is not None and "HalvingRandomSearchCV(" in code.group(1)
     promised = re.findall(r"^# ((?:random|halving|optuna): .*)$", code.group(1), flags=re.M)
     result = subprocess.run(
@@ -84,8 +86,8 @@ def test_the_estimator_searches_print_what_the_readme_says(tmp_path: Path) -> No
 
 def console_block(command: str) -> list[str]:
     """The lines the README shows after ``$ command``, up to the end of the block or a ``...``."""
-    start = README.index(f"$ {command}\n") + len(command) + 3
-    lines = README[start : README.index("```", start)].rstrip("\n").split("\n")
+    start = DOCS.index(f"$ {command}\n") + len(command) + 3
+    lines = DOCS[start : DOCS.index("```", start)].rstrip("\n").split("\n")
     return lines[: lines.index("...")] if "..." in lines else lines
 
 

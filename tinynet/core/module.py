@@ -126,6 +126,7 @@ class Module(Configurable):
         return _attribute_items(self, Module)
 
     def children(self) -> Iterator[Module]:
+        """The direct submodules, in order (``named_children`` without the names)."""
         for _, child in self.named_children():
             yield child
 
@@ -168,6 +169,7 @@ class Module(Configurable):
                 yield (f"{module_name}.{name}" if module_name else name), getattr(module, name)
 
     def num_parameters(self) -> int:
+        """The number of trainable values: the sum of every parameter's size."""
         return sum(param.size for param in self.parameters())
 
     def get_submodule(self, target: str) -> Module:

@@ -83,6 +83,7 @@ class Node:
 
     @property
     def is_input(self) -> bool:
+        """Whether this node is a graph input (``tn.Input``) rather than a module's output."""
         return self.module is None and self.part is None
 
     def example(self) -> Any:

@@ -53,6 +53,7 @@ class Parameter:
 
     @property
     def data(self) -> Array:
+        """The values, an array of ``shape``; assigning another array replaces them."""
         return self._data
 
     @data.setter
@@ -68,6 +69,7 @@ class Parameter:
 
     @property
     def grad(self) -> Array:
+        """The gradient, same shape as ``data``; zero after ``zero_grad`` until backward adds to it."""
         buffer = self._buffer()
         if self._zeroed:
             buffer.fill(0.0)
@@ -83,6 +85,7 @@ class Parameter:
 
     @property
     def regularize(self) -> bool:
+        """Whether regularizers (L1, L2) apply to this parameter (weights yes, biases no)."""
         return self._regularize
 
     @regularize.setter
@@ -139,10 +142,12 @@ class Parameter:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape of ``data``."""
         return tuple(self._data.shape)
 
     @property
     def size(self) -> int:
+        """The number of values in ``data``."""
         return int(self._data.size)
 
     def __getstate__(self) -> dict[str, Any]:

@@ -133,6 +133,7 @@ class Checkpoint(Callback):
 
     @property
     def best_path(self) -> str:
+        """``DIRECTORY/best.npz``: the weights of the best epoch so far (with early stopping)."""
         return os.path.join(self.directory, "best.npz")
 
     # -- the hooks -------------------------------------------------------------------------------

@@ -85,6 +85,7 @@ class Embedding(Module):
         return self.weight.data.dtype
 
     def example_input(self, in_features: int | tuple[int, ...] | None = None) -> Array:
+        """A batch of one sample of index 0 (int64), shape (1, *in_features), to trace shapes with."""
         shape = (
             (1,) if in_features is None else (in_features,) if isinstance(in_features, int) else in_features
         )
@@ -174,6 +175,7 @@ class PositionalEmbedding(Module):
         return self.weight.data.dtype
 
     def example_input(self, in_features: int | tuple[int, ...] | None = None) -> Array:
+        """A batch of one sample of index 0 (int64), shape (1, *in_features), to trace shapes with."""
         """One sequence of ``max_len`` steps (or of ``in_features`` shape) for ``summary()``."""
         return example_sequence(in_features, self.embedding_dim, self.dtype, self.max_len)
 

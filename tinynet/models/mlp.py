@@ -74,9 +74,12 @@ class MLP(Configurable):
 
     # -- scikit-learn's parameter protocol, from the constructor's arguments ----------------------
     def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor arguments and their values (scikit-learn's ``get_params``)."""
         return {argument: getattr(self, attribute) for argument, attribute in self.setting_names()}
 
     def set_params(self, **params: Any) -> MLP:
+        """Set constructor arguments by name (scikit-learn's ``set_params``); an unknown name is a
+        ``ValueError``."""
         valid = self.get_params()
         for key, value in params.items():
             if key not in valid:

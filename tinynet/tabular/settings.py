@@ -98,6 +98,7 @@ class TabularSettings(TrainingSettings):
 
     @property
     def classification(self) -> bool:
+        """Whether the task is classification."""
         return self.task == "classification"
 
     @property
@@ -123,6 +124,7 @@ class TabularSettings(TrainingSettings):
 
     @property
     def numpy_dtype(self) -> np.dtype[Any]:
+        """``dtype`` as a NumPy dtype (float32 or float64)."""
         return np.dtype(self.dtype)
 
     # -- as data -------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ class TensorCheck:
 
     @property
     def passed(self) -> bool:
+        """Whether every checked element is within ``atol + rtol * |numeric|``."""
         return self.worst_ratio <= 1.0
 
 
@@ -85,6 +86,7 @@ class GradcheckReport:
 
     @property
     def passed(self) -> bool:
+        """Whether every tensor's check passed."""
         return all(check.passed for check in self.checks)
 
     @property
@@ -101,6 +103,7 @@ class GradcheckReport:
 
     @property
     def checked(self) -> int:
+        """How many elements were compared, over every tensor."""
         return sum(c.checked for c in self.checks)
 
     def __str__(self) -> str:

@@ -53,6 +53,7 @@ class History:
 
     @property
     def epochs(self) -> int:
+        """How many epochs were recorded."""
         return len(self.loss)
 
     def __getitem__(self, key: str) -> list[float]:
@@ -64,10 +65,12 @@ class History:
         raise KeyError(f"History has no {key!r}; available: {self.keys()}")
 
     def keys(self) -> list[str]:
+        """The recorded series: loss, lr, grad_norm, val_loss (with validation), the metrics."""
         base = ["loss", "lr", "grad_norm"] + (["val_loss"] if self.val_loss else [])
         return base + list(self.metrics)
 
     def record(self, logs: dict[str, float]) -> None:
+        """Append one epoch's ``logs`` (name -> value) to their series."""
         for key, value in logs.items():
             if key in LOGGED:
                 getattr(self, key).append(value)
@@ -105,6 +108,7 @@ class History:
         return history
 
     def to_dict(self) -> dict[str, Any]:
+        """The history as JSON-ready data, as ``history.json`` holds it."""
         return {
             "epochs": self.epochs,
             "loss": self.loss,

@@ -47,6 +47,9 @@ class Loss(Configurable):
         return self.forward(pred, target, row_weights(sample_weight, np.shape(pred)))
 
     def forward(self, pred: Any, target: Any, weights: Array | None = None) -> float:
+        """The loss of ``pred`` (batch, ...) against ``target``, averaged over rows (``weights``
+        None) or weighted by ``weights`` (batch, 1), the normalized ``sample_weight``; caches what
+        ``backward`` needs."""
         raise NotImplementedError(f"{type(self).__name__} must implement forward(pred, target, weights)")
 
     def backward(self) -> Array:

@@ -69,6 +69,7 @@ class Optimizer(Configurable):
 
     @property
     def lr(self) -> float:
+        """The learning rate of the next step; a schedule sets it each epoch (>= 0)."""
         return self._lr
 
     @lr.setter
@@ -77,6 +78,7 @@ class Optimizer(Configurable):
         self._lr = check_float(value, "lr", low=0.0)
 
     def zero_grad(self) -> None:
+        """Set every parameter's gradient to zero (lazily: a flag, filled when read)."""
         for param in self.params:
             param.zero_grad()
 

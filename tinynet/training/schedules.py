@@ -27,6 +27,7 @@ class Schedule(Configurable):
         return self.lr_at(check_int(t, "t", minimum=0))
 
     def lr_at(self, t: int) -> float:
+        """The learning rate of epoch ``t`` (counted from 0)."""
         raise NotImplementedError
 
 
