@@ -130,3 +130,10 @@ def test_every_console_command_shown_runs(tmp_path: Path) -> None:
         )
         expected = 2 if fails else 0
         assert result.returncode == expected, f"{where}: $ {command}\n{result.stderr[-2000:]}"
+
+
+def test_the_site_s_home_page_is_the_readme() -> None:
+    """docs/index.md repeats the README (links made relative to docs/) so the two never drift."""
+    readme = (ROOT / "README.md").read_text()
+    front = readme[: readme.index("## Documentation")].replace("](docs/", "](")
+    assert (ROOT / "docs" / "index.md").read_text().startswith(front)
