@@ -15,6 +15,7 @@ is a failure, because CI installs every extra and a silently skipped reference t
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,3 +41,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     if IN_CI and report.skipped:
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true, where nothing may be skipped: {report.longrepr}"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the long example runs now if a collected test needs them: in a full run they train on
+    one core in the background while the other tests run on the other."""
+    needing = [item for item in session.items if "long_runs" in getattr(item, "fixturenames", ())]
+    if needing:
+        from test_examples import start_long_runs
+
+        start_long_runs(1 if len(session.items) > 2 * len(needing) + 50 else 2)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if "test_examples" in sys.modules:
+        sys.modules["test_examples"].stop_long_runs()

@@ -18,6 +18,22 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 DOCS = "\n".join(page.read_text() for page in PAGES)  # where the examples below are looked up
 
 
+# the examples whose printed output the tests below compare with what the pages say
+THIRTY_SECONDS = r"```python\n(import numpy as np.*?)\n```"
+SEQUENCE = r"```python\n(import numpy as np\nimport tinynet as tn\n\nx = tn.Input\(shape=.*?)\n```"
+CHECKPOINT = r"```python\n(import tinynet as tn\nfrom tinynet.data import train_test_split\n.*?)\n```"
+ESTIMATOR_SEARCHES = r"```python\n(import warnings\n\nimport optuna\n.*?)\n```"
+
+
+def checked_snippets() -> set[str]:
+    """The snippets these tests run and check line for line (tests/test_docs.py runs the others)."""
+    found = (
+        re.search(pattern, DOCS, flags=re.S)
+        for pattern in (THIRTY_SECONDS, SEQUENCE, CHECKPOINT, ESTIMATOR_SEARCHES)
+    )
+    return {match.group(1) for match in found if match is not None}
+
+
 def test_readme_starts_with_the_two_commands_ci_uses() -> None:
     blocks = re.findall(r"```bash\n(.*?)\n```", README, flags=re.S)
     main_command, test_command = blocks[0], blocks[1]
@@ -31,7 +47,7 @@ def test_readme_starts_with_the_two_commands_ci_uses() -> None:
 
 
 def test_thirty_second_example_prints_what_the_readme_says(tmp_path: Path) -> None:
-    code = re.search(r"```python\n(import numpy as np.*?)\n```", DOCS, flags=re.S)
+    code = re.search(THIRTY_SECONDS, DOCS, flags=re.S)
     assert code is not None
     result = subprocess.run(
         [sys.executable, "-c", code.group(1)], capture_output=True, text=True, cwd=tmp_path
@@ -42,11 +58,7 @@ def test_thirty_second_example_prints_what_the_readme_says(tmp_path: Path) -> No
 
 
 def test_the_sequence_example_prints_what_the_readme_says(tmp_path: Path) -> None:
-    code = re.search(
-        r"```python\n(import numpy as np\nimport tinynet as tn\n\nx = tn.Input\(shape=.*?)\n```",
-        DOCS,
-        flags=re.S,
-    )
+    code = re.search(SEQUENCE, DOCS, flags=re.S)
     assert code is not None and "tn.GRU(" in code.group(1)
     result = subprocess.run(
         [sys.executable, "-c", code.group(1)], capture_output=True, text=True, cwd=tmp_path
@@ -57,11 +69,7 @@ def test_the_sequence_example_prints_what_the_readme_says(tmp_path: Path) -> Non
 
 
 def test_the_checkpoint_example_resumes_when_run_again(tmp_path: Path) -> None:
-    code = re.search(
-        r"```python\n(import tinynet as tn\nfrom tinynet.data import train_test_split\n.*?)\n```",
-        DOCS,
-        flags=re.S,
-    )
+    code = re.search(CHECKPOINT, DOCS, flags=re.S)
     assert code is not None and "tn.Checkpoint(" in code.group(1)
     first, again = (
         subprocess.run([sys.executable, "-c", code.group(1)], capture_output=True, text=True, cwd=tmp_path)
@@ -74,7 +82,7 @@ def test_the_checkpoint_example_resumes_when_run_again(tmp_path: Path) -> None:
 
 
 def test_the_estimator_searches_print_what_the_readme_says(tmp_path: Path) -> None:
-    code = re.search(r"```python\n(import warnings\n\nimport optuna\n.*?)\n```", DOCS, flags=re.S)
+    code = re.search(ESTIMATOR_SEARCHES, DOCS, flags=re.S)
     assert code is not None and "HalvingRandomSearchCV(" in code.group(1)
     promised = re.findall(r"^# ((?:random|halving|optuna): .*)$", code.group(1), flags=re.M)
     result = subprocess.run(
