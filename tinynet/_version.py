@@ -1,7 +1,7 @@
 """The package version and distribution name, in a module of its own so that anything may import
 them without a cycle."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # The name pip knows this project by (the import name stays ``tinynet``: the index's ``tinynet``
 # is an unrelated 2020 project). Installed from a path or a wheel, ``pip install
