@@ -40,9 +40,14 @@ BUILTIN_MODULES = tuple(
 )
 
 
+_LOADED: list[bool] = []  # once the built-in modules are imported, they stay imported
+
+
 def _load_builtins() -> None:
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
+    if not _LOADED:
+        for module in BUILTIN_MODULES:
+            importlib.import_module(module)
+        _LOADED.append(True)
 
 
 def _origin(cls: type) -> str:
