@@ -4,6 +4,7 @@ with ``mkdocs build --strict``, every public name has a docstring, and the READM
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import subprocess
 import sys
@@ -67,7 +68,7 @@ def test_the_documentation_site_builds_strictly(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1"},
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -17,3 +17,5 @@ def install_hint(extras: str) -> str:
 # How the ``tinynet`` command chose the BLAS thread count (``--threads``, its own choice for table
 # networks), in an environment variable that ``tinynet bench`` reports.
 BLAS_THREADS_SOURCE = "TINYNET_BLAS_THREADS"
+# the variables the BLAS libraries NumPy ships with (OpenBLAS, MKL, and OpenMP builds) read at load
+BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

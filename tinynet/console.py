@@ -12,10 +12,8 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from tinynet._version import BLAS_THREADS_SOURCE
+from tinynet._version import BLAS_THREADS_SOURCE, BLAS_VARIABLES
 
-# the variables the BLAS libraries NumPy ships with (OpenBLAS, MKL, and OpenMP builds) read at load
-BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 # table networks are small: a second BLAS thread measured no faster for them on an idle 2-core
 # machine and 4 times slower on a busy one (digits, 128-64 layers: 0.36 s vs 1.37 s)
 ONE_THREAD_COMMANDS = frozenset({"train", "search", "predict", "evaluate"})
@@ -28,17 +26,23 @@ def choose_blas_threads(argv: Sequence[str], environ: Mapping[str, str] | None =
     commands that train or run table networks (``ONE_THREAD_COMMANDS``) use one thread.
     """
     variables = os.environ if environ is None else environ
-    words = list(argv)
-    for i, word in enumerate(words):
-        value = word.split("=", 1)[1] if word.startswith("--threads=") else None
-        if word == "--threads" and i + 1 < len(words):
-            value = words[i + 1]
-        if value is not None:
-            return value if value.isdigit() and int(value) > 0 else None  # the parser says what is wrong
+    value = _threads_flag(argv)
+    if value is not None:
+        return value if value.isdigit() and int(value) > 0 else None  # the parser says what is wrong
     if any(name in variables for name in BLAS_VARIABLES):
         return None
-    command = next((w for w in words if not w.startswith("-")), None)
+    command = next((w for w in argv if not w.startswith("-")), None)
     return "1" if command in ONE_THREAD_COMMANDS else None
+
+
+def _threads_flag(argv: Sequence[str]) -> str | None:
+    """The text given to ``--threads`` (``--threads N`` or ``--threads=N``), or None."""
+    for i, word in enumerate(argv):
+        if word.startswith("--threads="):
+            return word.split("=", 1)[1]
+        if word == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
 
 
 def set_blas_threads(argv: Sequence[str]) -> None:
@@ -46,9 +50,9 @@ def set_blas_threads(argv: Sequence[str]) -> None:
     threads = choose_blas_threads(argv)
     if threads is None:
         return
-    explicit = any(w == "--threads" or w.startswith("--threads=") for w in argv)
     for name in BLAS_VARIABLES:
         os.environ[name] = threads
+    explicit = _threads_flag(argv) is not None
     os.environ[BLAS_THREADS_SOURCE] = (
         "set by --threads" if explicit else "tinynet's choice for table networks"
     )

@@ -144,7 +144,7 @@ def run_evaluate(args: argparse.Namespace, out: Any) -> int:
 def import_modules(names: list[str]) -> None:
     """``--import``: each module by name, looked for in the current folder first (as ``python -m``
     would; an installed console script does not look there), or a ``.py`` file by its path."""
-    if os.getcwd() not in sys.path and "" not in sys.path:
+    if names and os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     for name in names:
         try:

@@ -24,6 +24,7 @@ from tinynet.cli.parser import CLIError, Interrupted
 from tinynet.core.checks import Array
 from tinynet.core.files import atomic_write_bytes
 from tinynet.data import split_indices
+from tinynet.data.split import StratifyError
 from tinynet.tabular import TableData, TabularModel, TabularSettings, load_table, report
 from tinynet.tabular.report import MAX_SHOWN_CLASSES
 from tinynet.tabular.settings import SettingError
@@ -317,21 +318,20 @@ def split_rows(data: TableData, test_size: float, seed: int, classification: boo
     """The training and test rows, a classification's split stratified; a split that cannot keep
     every class on both sides is worded as the --test_size that would."""
     n = len(data)
-    if classification:
-        k = len(data.class_names or ())
-        n_test = math.ceil(test_size * n)
-        if n_test < k or n - n_test < k:
-            said = (
-                f"--test_size {test_size} puts {n_test} of the {n} rows in the test split and "
-                f"{n - n_test} in training, but keeping each of the {k} classes on both sides needs at "
-                f"least {k} rows on each side"
-            )
-            if 2 * k > n:
-                raise CLIError(f"{said}; {n} rows are too few for {k} classes")
-            low, high = math.ceil(100 * k / n) / 100, math.floor(100 * (n - k) / n) / 100
-            fix = f"--test_size {low}" if low >= high else f"a --test_size from {low} to {high}"
-            raise CLIError(f"{said}: use {fix}")
-    return split_indices(n, data.y, test_size, rng=seed, stratify=classification)
+    try:
+        return split_indices(n, data.y, test_size, rng=seed, stratify=classification)
+    except StratifyError as error:
+        k = error.classes
+        said = (
+            f"--test_size {test_size} puts {error.n_test} of the {n} rows in the test split and "
+            f"{error.n_train} in training, but keeping each of the {k} classes on both sides needs at "
+            f"least {k} rows on each side"
+        )
+        if 2 * k > n:
+            raise CLIError(f"{said}; {n} rows are too few for {k} classes") from None
+        low, high = math.ceil(100 * k / n) / 100, math.floor(100 * (n - k) / n) / 100
+        fix = f"--test_size {low}" if low >= high else f"a --test_size from {low} to {high}"
+        raise CLIError(f"{said}: use {fix}") from None
 
 
 def interrupted_training(

@@ -9,6 +9,7 @@ reload does, replaces quietly).
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from typing import TypeVar, overload
@@ -40,14 +41,10 @@ BUILTIN_MODULES = tuple(
 )
 
 
-_LOADED: list[bool] = []  # once the built-in modules are imported, they stay imported
-
-
+@functools.cache  # once imported, they stay imported
 def _load_builtins() -> None:
-    if not _LOADED:
-        for module in BUILTIN_MODULES:
-            importlib.import_module(module)
-        _LOADED.append(True)
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
 
 
 def _origin(cls: type) -> str:

@@ -39,6 +39,18 @@ def _test_count(test_size: float | int, n: int) -> int:
     return n_test
 
 
+class StratifyError(ValueError):
+    """A stratified split that cannot keep every class on both sides: ``classes`` classes need at
+    least that many rows on each side, and the split gave ``n_test`` and ``n_train``."""
+
+    def __init__(self, classes: int, n_test: int, n_train: int) -> None:
+        self.classes, self.n_test, self.n_train = classes, n_test, n_train
+        super().__init__(
+            f"stratify=True with {classes} classes needs at least {classes} samples on each side, "
+            f"got {n_test} test and {n_train} training"
+        )
+
+
 def _stratified_test_indices(labels: Array, n_test: int, rng: np.random.Generator) -> Array:
     """Pick ``n_test`` indices so each class keeps its share (largest-remainder rounding)."""
     classes, counts = np.unique(labels, return_counts=True)
@@ -46,10 +58,7 @@ def _stratified_test_indices(labels: Array, n_test: int, rng: np.random.Generato
         lonely = classes[counts < 2].tolist()
         raise ValueError(f"stratify=True needs at least 2 samples of every class, classes {lonely} have 1")
     if n_test < len(classes) or len(labels) - n_test < len(classes):
-        raise ValueError(
-            f"stratify=True with {len(classes)} classes needs at least {len(classes)} samples on each side, "
-            f"got {n_test} test and {len(labels) - n_test} training"
-        )
+        raise StratifyError(len(classes), n_test, len(labels) - n_test)
     exact = counts * n_test / len(labels)
     take = np.clip(np.floor(exact).astype(np.int64), 1, counts - 1)
     order = np.argsort(-(exact - np.floor(exact)), kind="stable")

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from tinynet._version import BLAS_THREADS_SOURCE, __version__
+from tinynet._version import BLAS_THREADS_SOURCE, BLAS_VARIABLES, __version__
 from tinynet.core.checks import one_line
 from tinynet.core.inspect import instrument, shape_text, table, walk
 from tinynet.core.module import Module
@@ -42,7 +42,7 @@ def _threads_source() -> str:
     chosen = os.environ.get(BLAS_THREADS_SOURCE)
     if chosen:
         return chosen
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for name in BLAS_VARIABLES:
         if name in os.environ:
             return f"{name}={os.environ[name]}"
     return "the library's default"
